@@ -1,0 +1,15 @@
+"""Production gunicorn settings (also what `make run` and the benchmarks use)."""
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# 2 cores: two processes with a few threads each; requests mostly wait on the database.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = os.environ.get("GUNICORN_ACCESSLOG")  # off by default: URLs carry personal tokens
+errorlog = "-"

@@ -1,0 +1,80 @@
+"""The seminar sign-up service: application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, has_request_context, request, session
+
+from . import database  # noqa: F401  (registers the SQLite connection behaviour)
+from .config import load_config
+from .extensions import babel, csrf, db, login_manager, mail, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    """Dutch first: the visitor's explicit choice (kept in the session), else Dutch."""
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return languages[0]
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["lang"] = chosen
+        return chosen
+    return session.get("lang") if session.get("lang") in languages else languages[0]
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    instance = Path(test_config["INSTANCE_PATH"]) if test_config and "INSTANCE_PATH" in test_config else Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.instance_path = str(instance)
+    app.config.update(load_config(instance))
+    if test_config:
+        app.config.update(test_config)
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["TIMEZONE"])
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):
+        # Accept the common spelling and use the psycopg 3 driver we install.
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + app.config[
+            "SQLALCHEMY_DATABASE_URI"
+        ].removeprefix("postgresql://")
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from .i18n import compile_catalogues
+
+    compile_catalogues(Path(app.config["BABEL_TRANSLATION_DIRECTORIES"]))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True, render_item=database.render_migration_item)
+    mail.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    from .accounts import load_user
+
+    login_manager.user_loader(load_user)
+
+    from . import templating
+    from .cli import register_cli
+    from .errors import register_error_handlers
+    from .public.routes import bp as public_bp
+    from .registration.routes import bp as registration_bp
+
+    templating.init_app(app)
+    register_error_handlers(app)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(registration_bp)
+    register_cli(app)
+    return app

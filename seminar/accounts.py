@@ -1,0 +1,25 @@
+"""Portal accounts: password hashing (scrypt via Werkzeug)."""
+from __future__ import annotations
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .models import User
+
+MIN_PASSWORD = 10
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
+    user.password_hash = generate_password_hash(password, method="scrypt")
+
+
+def check_password(user: User, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+def load_user(user_id: str) -> User | None:
+    from .extensions import db
+
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None

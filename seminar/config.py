@@ -1,0 +1,104 @@
+"""One env-driven configuration (CONTRACT.md lists every setting).
+
+`load_config` reads the environment once at app creation; tests pass a mapping to `create_app`
+that overrides what they need.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value.strip().lower() in TRUE
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if not value else int(value)
+
+
+def _secret_key(instance: Path) -> str:
+    """A key generated once and kept in instance/secret_key, so sessions and mailed links survive
+    restarts without anyone having to configure a secret on a first start."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes start at once, exactly one writes and both read the same key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(instance: Path) -> dict:
+    port = env_int("PORT", 8000)
+    env = os.environ.get
+    return {
+        "SECRET_KEY": env("SECRET_KEY") or _secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL") or f"sqlite:///{instance / 'seminar.db'}",
+        "BASE_URL": (env("BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+        "PORT": port,
+        "TIMEZONE": env("TIMEZONE") or "Europe/Amsterdam",
+        "ORGANISATION_NAME": env("ORGANISATION_NAME") or "Brancheorganisatie Maatschappelijke Kinderopvang",
+        # Mail: unset MAIL_SERVER means "write .eml files under instance/mail/".
+        "MAIL_SERVER": env("MAIL_SERVER") or None,
+        "MAIL_PORT": env_int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": env("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "BMK Seminars <seminars@bmk.example>",
+        "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 30),
+        # Flask-Mail suppresses sending when app.testing; our tests talk to a real SMTP server.
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_DIR": str(instance / "mail"),
+        # Video platforms.
+        "VIDEO_PROVIDER": (env("VIDEO_PROVIDER") or "jitsi").lower(),
+        "JITSI_BASE_URL": (env("JITSI_BASE_URL") or "https://meet.jit.si").rstrip("/"),
+        "JITSI_APP_ID": env("JITSI_APP_ID") or None,
+        "JITSI_APP_SECRET": env("JITSI_APP_SECRET") or None,
+        "ZOOM_ACCOUNT_ID": env("ZOOM_ACCOUNT_ID") or None,
+        "ZOOM_CLIENT_ID": env("ZOOM_CLIENT_ID") or None,
+        "ZOOM_CLIENT_SECRET": env("ZOOM_CLIENT_SECRET") or None,
+        "ZOOM_USER_ID": env("ZOOM_USER_ID") or "me",
+        "ZOOM_API_BASE": (env("ZOOM_API_BASE") or "https://api.zoom.us/v2").rstrip("/"),
+        "ZOOM_OAUTH_URL": env("ZOOM_OAUTH_URL") or "https://zoom.us/oauth/token",
+        "ZOOM_WEBHOOK_SECRET_TOKEN": env("ZOOM_WEBHOOK_SECRET_TOKEN") or None,
+        "ZOOM_MEETING_KIND": (env("ZOOM_MEETING_KIND") or "meeting").lower(),
+        "TEAMS_TENANT_ID": env("TEAMS_TENANT_ID") or None,
+        "TEAMS_CLIENT_ID": env("TEAMS_CLIENT_ID") or None,
+        "TEAMS_CLIENT_SECRET": env("TEAMS_CLIENT_SECRET") or None,
+        "TEAMS_USER_ID": env("TEAMS_USER_ID") or None,
+        "GRAPH_API_BASE": (env("GRAPH_API_BASE") or "https://graph.microsoft.com/v1.0").rstrip("/"),
+        "GRAPH_TOKEN_URL": env("GRAPH_TOKEN_URL") or None,
+        # Abuse protection.
+        "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # Registration rules.
+        "PENDING_LAPSE_HOURS": env_int("PENDING_LAPSE_HOURS", 48),
+        "LOAD_EXAMPLE_PROGRAMME": env_bool("LOAD_EXAMPLE_PROGRAMME", False),
+        # Worker.
+        "WORKER_BATCH_SIZE": env_int("WORKER_BATCH_SIZE", 50),
+        "WORKER_LEASE_SECONDS": env_int("WORKER_LEASE_SECONDS", 300),
+        "WORKER_POLL_SECONDS": float(env("WORKER_POLL_SECONDS") or 1.0),
+        "WORKER_MAX_ATTEMPTS": env_int("WORKER_MAX_ATTEMPTS", 12),
+        # Babel: Dutch first.
+        "BABEL_DEFAULT_LOCALE": "nl",
+        "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).resolve().parent.parent / "translations"),
+        "LANGUAGES": ("nl", "en"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": (env("BASE_URL") or "").startswith("https://"),
+        "WTF_CSRF_TIME_LIMIT": 4 * 3600,
+        "MAX_CONTENT_LENGTH": 256 * 1024,
+    }

@@ -1,0 +1,45 @@
+"""Error pages: a clear message in the visitor's language, never a stack trace."""
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: (_l("Something is wrong with this request"),
+          _l("The page could not process what was sent. Please go back and try again.")),
+    403: (_l("No access"), _l("You do not have access to this page.")),
+    404: (_l("Page not found"),
+          _l("This page does not exist (any more). Perhaps the seminar is no longer on the programme.")),
+    405: (_l("Not allowed"), _l("This page cannot be used this way.")),
+    409: (_l("Not possible"), _l("This is not possible at the moment.")),
+    410: (_l("No longer available"), _l("This is no longer available.")),
+    413: (_l("Too much data"), _l("What was sent is too large.")),
+    429: (_l("Too many attempts"), _l("Please wait a moment and try again.")),
+    500: (_l("Something went wrong on our side"),
+          _l("Please try again later. Nothing you entered is lost if you received a mail from us.")),
+}
+
+
+def render_error(code: int, title=None, message=None):
+    default_title, default_message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
+    return render_template("error.html", code=code, title=title or default_title,
+                           message=message or default_message), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_error(400, _l("The form has expired"),
+                            _l("For your safety the form is only valid for a limited time. "
+                               "Please reload the page and submit it again."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render_error(exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error")
+        return render_error(500)

@@ -1,0 +1,58 @@
+"""Attendee lists as CSV (Dutch Excel: UTF-8 BOM, `;`) and XLSX, for the portal and the CLI."""
+from __future__ import annotations
+
+import csv
+import io
+
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Registration, Seminar
+from .templating import status_label
+
+HEADER = ["Naam", "E-mail", "Organisatie", "Type locatie", "Status", "Aangemeld", "Bevestigd", "Vraag"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    """Neutralise spreadsheet formulas (CSV/Excel injection): a leading ' makes it plain text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def rows(seminar: Seminar) -> list[list[str]]:
+    regs = db.session.scalars(
+        select(Registration)
+        .where(Registration.seminar_id == seminar.id, Registration.status != "purged")
+        .order_by(Registration.status, Registration.name)
+    )
+    fmt = "%Y-%m-%d %H:%M"
+    from .timeutil import to_local
+
+    return [
+        [safe_cell(r.name), safe_cell(r.email), safe_cell(r.organisation), r.location_type,
+         status_label(r.status), to_local(r.created_at).strftime(fmt),
+         to_local(r.confirmed_at).strftime(fmt) if r.confirmed_at else "", safe_cell(r.question)]
+        for r in regs
+    ]
+
+
+def as_csv(seminar: Seminar) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(HEADER)
+    writer.writerows(rows(seminar))
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def as_xlsx(seminar: Seminar) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Deelnemers"
+    sheet.append(HEADER)
+    for row in rows(seminar):
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

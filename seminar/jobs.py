@@ -1,0 +1,14 @@
+"""Every job family and periodic task, in one place for the worker."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .notify import delivery  # noqa: F401  (mail family)
+from .registration import service as registration_service
+from .timeutil import utcnow
+from .video import jobs as video_jobs  # noqa: F401  (video family)
+
+
+def run_periodic(now: datetime | None = None) -> None:
+    """Cheap housekeeping the worker does on every round."""
+    registration_service.lapse_pending(now or utcnow())

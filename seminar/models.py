@@ -1,0 +1,229 @@
+"""The data model: seminars, registrations, portal users and the one table of work (jobs)."""
+from __future__ import annotations
+
+import enum
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+from .timeutil import UTCDateTime, utcnow
+
+
+class SeminarState(str, enum.Enum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+class RegistrationStatus(str, enum.Enum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+    LAPSED = "lapsed"
+    PURGED = "purged"
+
+
+# A registration in one of these holds (or waits for) a place: at most one per seminar and address.
+ACTIVE_STATUSES = ("pending", "confirmed", "waitlisted")
+
+
+seminar_hosts = db.Table(
+    "seminar_host",
+    db.Column("seminar_id", ForeignKey("seminar.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+def _room_name() -> str:
+    return "bmk-" + secrets.token_urlsafe(18).replace("_", "x").replace("-", "y").lower()
+
+
+class Seminar(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    speakers: Mapped[str] = mapped_column(Text, default="")
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_minutes: Mapped[int]
+    capacity: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16), default=SeminarState.DRAFT.value)
+    # Reminder and host-digest offsets, hours before the start, comma separated ("24,1").
+    reminder_hours: Mapped[str] = mapped_column(String(40), default="24,1")
+    digest_hours: Mapped[str] = mapped_column(String(40), default="24,1")
+    # The meeting at the video platform; filled in by the worker once the platform answered.
+    video_provider: Mapped[str | None] = mapped_column(String(16))
+    room_name: Mapped[str] = mapped_column(String(64), default=_room_name)
+    meeting_id: Mapped[str | None] = mapped_column(String(64))
+    meeting_join_url: Mapped[str | None] = mapped_column(Text)
+    meeting_host_url: Mapped[str | None] = mapped_column(Text)
+    # Last platform problem, shown to organisers until the next success.
+    platform_error: Mapped[str | None] = mapped_column(Text)
+    # Public .ics (PUBLISH) SEQUENCE; raised when time or title changes.
+    ical_sequence: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    hosts: Mapped[list["User"]] = relationship(secondary=seminar_hosts, back_populates="hosted")
+    registrations: Mapped[list["Registration"]] = relationship(
+        back_populates="seminar", order_by="Registration.id"
+    )
+
+    @property
+    def end_at(self) -> datetime:
+        return self.start_at + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def is_published(self) -> bool:
+        return self.state == SeminarState.PUBLISHED.value
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.state == SeminarState.CANCELLED.value
+
+    def has_started(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.start_at
+
+    def accepts_sign_ups(self, now: datetime | None = None) -> bool:
+        return self.is_published and not self.has_started(now)
+
+    def count(self, status: str) -> int:
+        return db.session.scalar(
+            select(func.count(Registration.id)).where(
+                Registration.seminar_id == self.id, Registration.status == status
+            )
+        ) or 0
+
+    @property
+    def confirmed_count(self) -> int:
+        return self.count(RegistrationStatus.CONFIRMED.value)
+
+    @property
+    def waitlist_count(self) -> int:
+        return self.count(RegistrationStatus.WAITLISTED.value)
+
+    @property
+    def seats_left(self) -> int:
+        return max(0, self.capacity - self.confirmed_count)
+
+    @staticmethod
+    def hours_list(text: str) -> list[int]:
+        return sorted({int(h) for h in text.split(",") if h.strip()}, reverse=True)
+
+
+class Registration(db.Model):
+    __table_args__ = (
+        # At most one active registration per seminar and address, enforced by the database.
+        Index(
+            "uq_registration_active_email",
+            "seminar_id",
+            "email_normalized",
+            unique=True,
+            sqlite_where=db.text("status IN ('pending', 'confirmed', 'waitlisted')"),
+            postgresql_where=db.text("status IN ('pending', 'confirmed', 'waitlisted')"),
+        ),
+        Index("ix_registration_seminar_status", "seminar_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seminar_id: Mapped[int] = mapped_column(ForeignKey("seminar.id"))
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254))
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    organisation: Mapped[str] = mapped_column(String(200))
+    location_type: Mapped[str] = mapped_column(String(40))
+    question: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(5), default="nl")
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=RegistrationStatus.PENDING.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The latest sign-up with this address: a pending registration lapses counting from here.
+    signed_up_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many confirmation links were sent: each sign-up again re-sends one (a new outbox intent).
+    confirm_mails: Mapped[int] = mapped_column(default=0)
+    # One calendar UID for the registration's whole life. ical_sequence counts the invites queued:
+    # the next invite carries it as SEQUENCE, so SEQUENCE rises with every invite sent.
+    ical_uid: Mapped[str] = mapped_column(String(80), default=lambda: f"{uuid.uuid4()}")
+    ical_sequence: Mapped[int] = mapped_column(default=0)
+    # The attendee at the video platform.
+    platform_registrant_id: Mapped[str | None] = mapped_column(String(120))
+    join_url: Mapped[str | None] = mapped_column(Text)
+
+    seminar: Mapped[Seminar] = relationship(back_populates="registrations")
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.status == RegistrationStatus.CONFIRMED.value
+
+
+class User(UserMixin, db.Model):
+    """A portal account: an organiser (everything) or a host (only their own seminars)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16), default="host")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    hosted: Mapped[list[Seminar]] = relationship(secondary=seminar_hosts, back_populates="hosts")
+
+    @property
+    def is_organiser(self) -> bool:
+        return self.role == "organiser"
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(db.Model):
+    """One unit of durable work: a mail to send or a call to a video platform.
+
+    Written in the same transaction as the change that causes it; the worker claims due rows
+    with a lease, so work claimed by a worker that died is taken again once the lease runs out.
+    `key` is unique per intent, so the same intent is never queued twice.
+    """
+
+    __table_args__ = (
+        Index("ix_job_state_due", "state", "due_at"),
+        UniqueConstraint("key", name="uq_job_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str | None] = mapped_column(String(160))
+    seminar_id: Mapped[int | None] = mapped_column(ForeignKey("seminar.id"), index=True)
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registration.id"), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(10), default=JobState.PENDING.value)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For mail: who it went to and the message as sent (purged with the person's data).
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    seminar: Mapped[Seminar | None] = relationship()
+    registration: Mapped[Registration | None] = relationship()

@@ -1,0 +1,261 @@
+"""What each mail says. Composed at send time from current data, in the recipient's language.
+
+Each composer returns a `Composed` (or None when the mail no longer applies, e.g. a reminder for a
+seat that was cancelled meanwhile); `build_message` turns it into one MIME message with plain text,
+HTML and, for invites, a `text/calendar` part plus an `.ics` attachment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from typing import Callable
+
+from flask import current_app, render_template
+from flask_babel import force_locale, gettext as _, ngettext
+
+from .. import calendar, tokens
+from ..models import Job, Registration
+from ..templating import status_label, when
+
+
+@dataclass
+class Composed:
+    subject: str
+    paragraphs: list[str]
+    action: tuple[str, str] | None = None  # (label, url)
+    join_link: str | None = None
+    manage_link: str | None = None
+    invite: bytes | None = None
+    invite_method: str | None = None
+    details: list[tuple[str, str]] = field(default_factory=list)
+    rendered: tuple[str, str] | None = None  # (plain text, HTML)
+
+
+Composer = Callable[[Job, Registration], "Composed | None"]
+COMPOSERS: dict[str, Composer] = {}
+
+
+def composer(kind: str):
+    def register(fn: Composer) -> Composer:
+        COMPOSERS[f"mail.{kind}"] = fn
+        return fn
+    return register
+
+
+def _details(reg: Registration) -> list[tuple[str, str]]:
+    s = reg.seminar
+    rows = [(_("Seminar"), s.title), (_("When"), when(s))]
+    if s.speakers:
+        rows.append((_("Speakers"), s.speakers))
+    return rows
+
+
+def _with_invite(job: Job, reg: Registration, composed: Composed, description: str) -> Composed:
+    method = job.payload.get("method")
+    if method:
+        composed.invite = calendar.invite(reg, method, job.payload["sequence"], composed.join_link, description)
+        composed.invite_method = method
+    return composed
+
+
+@composer("confirm_address")
+def confirm_address(job: Job, reg: Registration) -> Composed | None:
+    if reg.status != "pending":
+        return None
+    hours = current_app.config["PENDING_LAPSE_HOURS"]
+    return Composed(
+        subject=_("Please confirm your sign-up: %(title)s", title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("You signed up for the online seminar below. Please confirm your e-mail address "
+              "with the button. Until you do, no seat is reserved for you."),
+            ngettext("The link is valid for %(num)d hour.", "The link is valid for %(num)d hours.", hours),
+            _("Did you not sign up yourself? Then you can ignore this mail: without confirmation "
+              "your details are removed automatically."),
+        ],
+        action=(_("Confirm my sign-up"), tokens.link("confirm", reg)),
+        details=_details(reg),
+    )
+
+
+@composer("already_registered")
+def already_registered(job: Job, reg: Registration) -> Composed | None:
+    return Composed(
+        subject=_("Your sign-up: %(title)s", title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("Someone (probably you) signed up again with this address. You were already "
+              "registered, so nothing has changed."),
+            _("Your status: %(status)s.", status=status_label(reg.status)),
+        ],
+        action=(_("View my registration"), tokens.link("manage", reg)),
+        details=_details(reg),
+    )
+
+
+def _seat(job: Job, reg: Registration, subject: str, opening: str) -> Composed | None:
+    if reg.status != "confirmed" or reg.seminar.is_cancelled:
+        return None
+    join = tokens.link("join", reg)
+    composed = Composed(
+        subject=subject,
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            opening,
+            _("Join the seminar with your personal link: %(link)s", link=join),
+            _("The calendar invite in this mail puts the seminar in your agenda. The link is "
+              "personal: please do not share it."),
+            _("Can't make it after all? Please cancel via the link at the bottom, so that someone "
+              "from the waitlist gets your seat."),
+        ],
+        action=(_("Join the seminar"), join),
+        join_link=join,
+        details=_details(reg),
+    )
+    return _with_invite(job, reg, composed, _("Personal join link: %(link)s", link=join))
+
+
+@composer("seat_confirmed")
+def seat_confirmed(job: Job, reg: Registration) -> Composed | None:
+    return _seat(job, reg, _("Your seat is confirmed: %(title)s", title=reg.seminar.title),
+                 _("Thank you for confirming. Your seat for the seminar is reserved."))
+
+
+@composer("promoted")
+def promoted(job: Job, reg: Registration) -> Composed | None:
+    return _seat(job, reg, _("A seat became free for you: %(title)s", title=reg.seminar.title),
+                 _("Good news: a seat became available and it is now yours. You no longer are on "
+                   "the waitlist."))
+
+
+@composer("waitlisted")
+def waitlisted(job: Job, reg: Registration) -> Composed | None:
+    if reg.status != "waitlisted":
+        return None
+    return Composed(
+        subject=_("You are on the waitlist: %(title)s", title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("Thank you for confirming. The seminar is full, so you are on the waitlist."),
+            _("When a seat becomes free it is given to the first person on the waitlist "
+              "automatically, and you receive a mail with your personal join link."),
+        ],
+        details=_details(reg),
+    )
+
+
+@composer("reminder")
+def reminder(job: Job, reg: Registration) -> Composed | None:
+    if reg.status != "confirmed" or reg.seminar.is_cancelled or not reg.join_url:
+        return None
+    hours = int(job.payload.get("hours", 24))
+    join = tokens.link("join", reg)
+    return Composed(
+        subject=ngettext("Reminder: %(title)s starts in %(num)d hour",
+                         "Reminder: %(title)s starts in %(num)d hours", hours, title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("This is a reminder of the online seminar you signed up for."),
+            _("Join with your personal link: %(link)s", link=join),
+        ],
+        action=(_("Join the seminar"), join),
+        join_link=join,
+        details=_details(reg),
+    )
+
+
+@composer("seminar_changed")
+def seminar_changed(job: Job, reg: Registration) -> Composed | None:
+    if reg.status != "confirmed" or reg.seminar.is_cancelled:
+        return None
+    join = tokens.link("join", reg)
+    composed = Composed(
+        subject=_("Changed: %(title)s", title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("The seminar you signed up for has changed. The details below are the current "
+              "ones; the calendar invite in this mail updates your agenda."),
+            _("Join with your personal link: %(link)s", link=join),
+        ],
+        action=(_("Join the seminar"), join),
+        join_link=join,
+        details=_details(reg),
+    )
+    return _with_invite(job, reg, composed, _("Personal join link: %(link)s", link=join))
+
+
+@composer("seminar_cancelled")
+def seminar_cancelled(job: Job, reg: Registration) -> Composed | None:
+    composed = Composed(
+        subject=_("Cancelled: %(title)s", title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("We are sorry: the seminar below has been cancelled. Your registration has lapsed "
+              "with it."),
+            _("The calendar invite in this mail removes the seminar from your agenda.")
+            if job.payload.get("method") else "",
+        ],
+        details=_details(reg),
+    )
+    return _with_invite(job, reg, composed, _("This seminar has been cancelled."))
+
+
+@composer("registration_cancelled")
+def registration_cancelled(job: Job, reg: Registration) -> Composed | None:
+    composed = Composed(
+        subject=_("Registration cancelled: %(title)s", title=reg.seminar.title),
+        paragraphs=[
+            _("Hello %(name)s,", name=reg.name),
+            _("Your registration for the seminar below has been cancelled."),
+            _("The calendar invite in this mail removes the seminar from your agenda.")
+            if job.payload.get("method") else "",
+            _("Changed your mind? You can sign up again on the seminar page as long as there is room."),
+        ],
+        details=_details(reg),
+    )
+    return _with_invite(job, reg, composed, _("Your registration has been cancelled."))
+
+
+def compose(job: Job) -> Composed | None:
+    reg = job.registration
+    if reg is None or reg.status == "purged":
+        return None
+    with force_locale(reg.language or "nl"):
+        composed = COMPOSERS[job.kind](job, reg)
+        if composed is None:
+            return None
+        composed.paragraphs = [p for p in composed.paragraphs if p]
+        composed.manage_link = tokens.link("manage", reg)
+        composed.rendered = (
+            render_template("email/message.txt", m=composed, lang=reg.language),
+            render_template("email/message.html", m=composed, lang=reg.language),
+        )
+    return composed
+
+
+def build_message(composed: Composed, to_name: str, to_address: str, job_id: int) -> EmailMessage:
+    config = current_app.config
+    sender_name, sender_address = parseaddr(config["MAIL_DEFAULT_SENDER"])
+    msg = EmailMessage()
+    msg["Subject"] = composed.subject
+    msg["From"] = formataddr((sender_name, sender_address))
+    msg["To"] = formataddr((to_name, to_address))
+    msg["Reply-To"] = config.get("MAIL_REPLY_TO") or sender_address
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(idstring=f"job{job_id}", domain=calendar.sender_domain())
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    text, html = composed.rendered
+    # Quoted-printable keeps every part readable and 7-bit safe (no base64 bodies).
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    if composed.invite:
+        # The calendar part is the last alternative, its method equal to the METHOD line, as
+        # Outlook and Gmail expect; the same invite is attached as a file for other clients.
+        ics = composed.invite.decode("utf-8")
+        msg.add_alternative(ics, subtype="calendar", cte="quoted-printable",
+                            params={"method": composed.invite_method})
+        msg.add_attachment(composed.invite, maintype="application", subtype="ics",
+                           filename="uitnodiging.ics")
+    return msg

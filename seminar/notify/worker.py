@@ -1,0 +1,230 @@
+"""The worker: claims due jobs in batches and runs them.
+
+Guarantees (docs/DELIVERY.md has the long form):
+- A job is claimed by one worker at a time: claims are a single UPDATE over
+  `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, and under SQLite's write lock.
+- A claim is a lease. Work claimed by a worker that died is taken again once the lease expires.
+- Each job's outcome is committed on its own right after it ran, together with what the job
+  changed (e.g. a join URL and the mail that follows). A job therefore runs twice only if a worker
+  dies after the outside world accepted it and before that commit (at-least-once, with that
+  window of milliseconds).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from ..database import write_transaction
+from ..extensions import db
+from ..models import Job, JobState
+from ..timeutil import utcnow
+
+log = logging.getLogger("seminar.worker")
+
+
+class Retry(Exception):
+    """A temporary failure: run the job again after a backoff (or after `after` seconds)."""
+
+    def __init__(self, message: str, after: float | None = None, release_rest: bool = False):
+        super().__init__(message)
+        self.after = after
+        self.release_rest = release_rest
+
+
+class Defer(Exception):
+    """Not a failure: the job waits for something else (e.g. the meeting to exist)."""
+
+    def __init__(self, message: str, after: float = 5.0):
+        super().__init__(message)
+        self.after = after
+
+
+class Fail(Exception):
+    """A permanent failure: mark the job failed and show it to organisers."""
+
+
+# A handler runs a batch of claimed jobs of one family and reports each job's outcome through
+# the `Outcome` it is given. Families: the part of the kind before the dot ("mail", "video", …).
+Handler = Callable[[list[Job], "Outcome"], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(family: str):
+    def register(fn: Handler) -> Handler:
+        HANDLERS[family] = fn
+        return fn
+    return register
+
+
+def backoff(attempts: int, base: float = 30.0, cap: float = 3600.0) -> float:
+    """Exponential backoff with jitter, so retries of many jobs spread out instead of stampeding."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return delay * random.uniform(0.5, 1.0)
+
+
+class Outcome:
+    """Records what happened to each claimed job, committing each outcome on its own."""
+
+    def __init__(self, worker_id: str, now: datetime):
+        self.worker_id = worker_id
+        self.now = now
+
+    def _close(self, job: Job, **values) -> bool:
+        result = db.session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.claimed_by == self.worker_id, Job.state == JobState.CLAIMED.value)
+            .values(claimed_by=None, lease_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            # Our lease ran out and another worker took the job: leave it to them.
+            db.session.rollback()
+            log.warning("job %s: lease lost before its outcome was recorded", job.id)
+            return False
+        db.session.commit()
+        return True
+
+    def done(self, job: Job, note: str | None = None) -> bool:
+        return self._close(job, state=JobState.DONE.value, done_at=utcnow(), last_error=note)
+
+    def failed(self, job: Job, error: str) -> bool:
+        log.error("job %s (%s) failed permanently: %s", job.id, job.kind, error)
+        return self._close(job, state=JobState.FAILED.value, done_at=utcnow(), last_error=error[:2000])
+
+    def retry(self, job: Job, error: str, after: float | None = None) -> bool:
+        db.session.rollback()  # nothing the failed attempt changed is kept
+        if job.attempts >= current_app.config["WORKER_MAX_ATTEMPTS"]:
+            return self.failed(job, f"gave up after {job.attempts} attempts: {error}")
+        delay = after if after is not None else backoff(job.attempts)
+        log.warning("job %s (%s) attempt %s: %s; again in %.0f s", job.id, job.kind, job.attempts, error, delay)
+        return self._close(job, state=JobState.PENDING.value, last_error=error[:2000],
+                           due_at=utcnow() + timedelta(seconds=delay))
+
+    def defer(self, job: Job, reason: str, after: float) -> bool:
+        db.session.rollback()
+        # Waiting is not a failed attempt.
+        return self._close(job, state=JobState.PENDING.value, last_error=reason,
+                           attempts=max(0, job.attempts - 1), due_at=utcnow() + timedelta(seconds=after))
+
+    def release(self, jobs: Iterable[Job], reason: str, after: float) -> None:
+        """Hand back jobs that were claimed but not tried (e.g. SMTP went away mid-batch)."""
+        for job in jobs:
+            self.defer(job, reason, after)
+
+    def run_each(self, jobs: list[Job], run: Callable[[Job], str | None]) -> None:
+        """Run jobs one by one with the usual outcomes; `run` returns an optional note."""
+        for index, job in enumerate(jobs):
+            try:
+                note = run(job)
+            except Defer as exc:
+                self.defer(job, str(exc), exc.after)
+            except Retry as exc:
+                self.retry(job, str(exc), exc.after)
+                if exc.release_rest:
+                    self.release(jobs[index + 1:], f"not tried: {exc}", exc.after or backoff(1))
+                    return
+            except Fail as exc:
+                db.session.rollback()
+                self.failed(job, str(exc))
+            except Exception as exc:  # a bug or an unexpected answer: retry, never lose the job
+                log.exception("job %s (%s) raised", job.id, job.kind)
+                self.retry(job, f"{exc.__class__.__name__}: {exc}")
+            else:
+                self.done(job, note)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim(worker_id: str, now: datetime | None = None, limit: int | None = None) -> list[Job]:
+    """Claim up to `limit` due jobs (pending and due, or claimed with an expired lease)."""
+    now = now or utcnow()
+    limit = limit or current_app.config["WORKER_BATCH_SIZE"]
+    lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
+    due = or_(
+        (Job.state == JobState.PENDING.value) & (Job.due_at <= now),
+        (Job.state == JobState.CLAIMED.value) & (Job.lease_until < now),
+    )
+    candidates = (
+        select(Job.id).where(due).order_by(Job.due_at, Job.id).limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with write_transaction():
+        db.session.execute(
+            update(Job)
+            .where(Job.id.in_(candidates))
+            .values(state=JobState.CLAIMED.value, claimed_by=worker_id,
+                    lease_until=now + lease, attempts=Job.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    return list(db.session.scalars(
+        select(Job).where(Job.claimed_by == worker_id, Job.state == JobState.CLAIMED.value)
+        .order_by(Job.due_at, Job.id)
+    ))
+
+
+def run_batch(worker_id: str | None = None, now: datetime | None = None) -> int:
+    """Claim one batch of due jobs and run it. Returns how many jobs were claimed."""
+    from .. import jobs  # noqa: F401  (registers every handler family)
+
+    worker_id = worker_id or new_worker_id()
+    claimed = claim(worker_id, now)
+    by_family: dict[str, list[Job]] = defaultdict(list)
+    for job in claimed:
+        by_family[job.kind.partition(".")[0]].append(job)
+    outcome = Outcome(worker_id, now or utcnow())
+    for family, family_jobs in by_family.items():
+        run = HANDLERS.get(family)
+        if run is None:
+            for job in family_jobs:
+                outcome.failed(job, f"no handler for job kind {job.kind}")
+            continue
+        run(family_jobs, outcome)
+    return len(claimed)
+
+
+def run_due(now: datetime | None = None, worker_id: str | None = None, max_batches: int = 10_000) -> int:
+    """Everything due now, batch after batch (`worker --once`). Returns how many jobs ran."""
+    from .. import jobs
+
+    worker_id = worker_id or new_worker_id()
+    jobs.run_periodic(now)
+    total = 0
+    for _ in range(max_batches):
+        count = run_batch(worker_id, now)
+        if count == 0:
+            break
+        total += count
+    return total
+
+
+def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tests as a process
+    from .. import jobs
+
+    worker_id = new_worker_id()
+    poll = current_app.config["WORKER_POLL_SECONDS"]
+    log.info("worker %s started", worker_id)
+    while True:
+        try:
+            jobs.run_periodic()
+            busy = run_batch(worker_id)
+        except Exception:
+            # The database may be briefly away: log, wait, go on. Nothing is lost; jobs stay queued.
+            log.exception("worker loop failed; retrying")
+            db.session.rollback()
+            busy = 0
+        db.session.remove()
+        if not busy:
+            time.sleep(poll)

@@ -1,0 +1,1 @@
+"""The seminar programme: creating, publishing, changing and cancelling seminars."""

@@ -1,0 +1,1 @@
+"""Public pages: the programme, a seminar's page with the sign-up form, health."""

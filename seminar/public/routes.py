@@ -1,0 +1,92 @@
+"""Public pages. Views are thin: they validate input and call the service functions."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, url_for
+from flask_babel import get_locale, gettext as _
+from sqlalchemy import text
+
+from .. import calendar
+from ..errors import render_error
+from ..extensions import db
+from ..programme.service import by_slug, upcoming
+from ..registration.forms import SignUpForm
+from ..registration.service import RegistrationClosed, SignUpData, closed_reason, sign_up
+from ..tokens import external_url
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/")
+def index():
+    return render_template("public/index.html", seminars=upcoming())
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:
+        return jsonify(status="unavailable"), 503
+    return jsonify(status="ok")
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("public/privacy.html")
+
+
+def _visible_seminar(slug: str):
+    seminar = by_slug(slug)
+    if seminar is None or seminar.state == "draft":
+        abort(404)
+    return seminar
+
+
+def closed_message(reason: str) -> str:
+    return {
+        "cancelled": _("This seminar has been cancelled. Signing up is no longer possible."),
+        "started": _("This seminar has already started. Signing up is no longer possible."),
+        "draft": _("Signing up for this seminar is not open yet."),
+    }[reason]
+
+
+@bp.route("/seminars/<slug>", methods=["GET", "POST"])
+def seminar_page(slug: str):
+    seminar = _visible_seminar(slug)
+    form = SignUpForm()
+    reason = closed_reason(seminar)
+    if form.is_submitted():
+        if reason:
+            return render_error(409 if reason == "started" else 410, _("Signing up is closed"),
+                                closed_message(reason))
+        if form.validate():
+            data = SignUpData(
+                name=form.name.data, email=form.email.data, organisation=form.organisation.data,
+                location_type=form.location_type.data, question=form.question.data or "",
+                language=str(get_locale()),
+            )
+            try:
+                sign_up(seminar.id, data)
+            except RegistrationClosed as exc:
+                return render_error(409, _("Signing up is closed"), closed_message(exc.reason))
+            # Post/Redirect/Get: a reload does not submit twice; the page is the same for a new
+            # and a known address.
+            return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
+        return render_template("public/seminar.html", seminar=seminar, form=form,
+                               closed=None), 400
+    return render_template("public/seminar.html", seminar=seminar, form=form,
+                           closed=closed_message(reason) if reason else None)
+
+
+@bp.get("/seminars/<slug>/aangemeld")
+def signed_up(slug: str):
+    return render_template("public/signed_up.html", seminar=_visible_seminar(slug))
+
+
+@bp.get("/seminars/<slug>.ics")
+def seminar_ics(slug: str):
+    seminar = _visible_seminar(slug)
+    page = external_url("public.seminar_page", slug=seminar.slug)
+    body = calendar.public_calendar(seminar, page, _("More information and sign-up: %(url)s", url=page))
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": f'attachment; filename="{seminar.slug}.ics"'})

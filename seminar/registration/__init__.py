@@ -1,0 +1,1 @@
+"""Sign-up, confirmation, waitlist and cancellation of registrations."""

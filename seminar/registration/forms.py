@@ -1,0 +1,85 @@
+"""The public sign-up form. Messages are Dutch by default (Flask-Babel), English on request."""
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+LOCATION_TYPES = [
+    ("kdv", _l("Day care (kinderdagverblijf)")),
+    ("bso", _l("Out-of-school care (BSO)")),
+    ("gastouder", _l("Childminding agency or childminder (gastouderopvang)")),
+    ("peuter", _l("Pre-school (peuteropvang)")),
+    ("centraal", _l("Head office or several locations")),
+    ("anders", _l("Other")),
+]
+
+# Markup or control characters in a name would end up in mails and exports: refuse them.
+UNSAFE = re.compile(r"[<>\x00-\x1f\x7f]")
+
+
+def no_markup(form, field) -> None:
+    if field.data and UNSAFE.search(field.data):
+        raise ValidationError(_l("Please use letters, digits and punctuation only (no < or >)."))
+
+
+def deliverable_email(form, field) -> None:
+    try:
+        # Syntax only: a DNS lookup per sign-up would make the form slow and fail offline.
+        result = validate_email(field.data or "", check_deliverability=False)
+    except EmailNotValidError:
+        raise ValidationError(_l("This is not a valid e-mail address.")) from None
+    field.data = result.normalized
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def required(message):
+    return DataRequired(message=message)
+
+
+class SignUpForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        filters=[strip],
+        validators=[required(_l("Please fill in your name.")),
+                    Length(max=120, message=_l("At most %(max)d characters.")), no_markup],
+    )
+    email = StringField(
+        _l("E-mail address"),
+        filters=[strip],
+        validators=[required(_l("Please fill in your e-mail address.")),
+                    Length(max=254, message=_l("At most %(max)d characters.")), deliverable_email],
+    )
+    organisation = StringField(
+        _l("Organisation"),
+        filters=[strip],
+        validators=[required(_l("Please fill in your organisation.")),
+                    Length(max=200, message=_l("At most %(max)d characters.")), no_markup],
+    )
+    location_type = SelectField(
+        _l("Type of location"),
+        choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(v, label) for v, label in LOCATION_TYPES],
+        validators=[required(_l("Please choose the type of location."))],
+        validate_choice=False,
+    )
+    question = TextAreaField(
+        _l("Question for the speaker (optional)"),
+        filters=[strip],
+        validators=[Optional(), Length(max=1000, message=_l("At most %(max)d characters."))],
+    )
+    consent = BooleanField(
+        _l("I agree that my details are used for this seminar, as described in the privacy notice."),
+        validators=[required(_l("Without your consent we cannot register you."))],
+    )
+
+    def validate_location_type(self, field) -> None:
+        if field.data not in dict(LOCATION_TYPES):
+            raise ValidationError(_l("Please choose the type of location."))

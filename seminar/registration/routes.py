@@ -1,0 +1,83 @@
+"""Links from mails: confirm, manage (status and cancel), join.
+
+A GET never changes anything: mail scanners and link previews fetch links. The GET shows a
+button; the POST does the work.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+
+from ..errors import render_error
+from ..public.routes import closed_message
+from ..tokens import InvalidToken, load_token, make_token
+from . import service
+
+bp = Blueprint("registration", __name__, url_prefix="/r")
+
+
+def _registration(purpose: str, token: str):
+    try:
+        return load_token(purpose, token), None
+    except InvalidToken as exc:
+        if exc.expired and purpose == "confirm":
+            return None, render_error(410, _("This link has expired"),
+                                      _("Confirmation links are valid for a limited time. Please "
+                                        "sign up again on the seminar page; you will receive a new link."))
+        return None, render_error(404, _("This link does not work"),
+                                  _("The link is incomplete or no longer valid. Please use the "
+                                    "most recent mail you received from us."))
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    reg, error = _registration("confirm", token)
+    if error:
+        return error
+    if request.method == "POST":
+        try:
+            reg = service.confirm(reg.id)
+        except service.RegistrationClosed as exc:
+            return render_error(409, _("Confirming is no longer possible"), closed_message(exc.reason))
+        return redirect(url_for("registration.manage", token=_manage_token(reg), confirmed=1), code=303)
+    if reg.status != "pending":
+        # Already used: show where things stand rather than an error.
+        return redirect(url_for("registration.manage", token=_manage_token(reg)), code=303)
+    return render_template("registration/confirm.html", reg=reg, seminar=reg.seminar)
+
+
+def _manage_token(reg) -> str:
+    return make_token("manage", reg)
+
+
+@bp.route("/manage/<token>", methods=["GET", "POST"])
+def manage(token: str):
+    reg, error = _registration("manage", token)
+    if error:
+        return error
+    cancelled_now = False
+    if request.method == "POST":
+        if not FlaskForm().validate_on_submit():
+            return render_error(400)
+        reg = service.cancel(reg.id)
+        cancelled_now = True
+    position = service.waitlist_position(reg) if reg.status == "waitlisted" else None
+    return render_template("registration/manage.html", reg=reg, seminar=reg.seminar, token=token,
+                           cancelled_now=cancelled_now, position=position,
+                           just_confirmed=request.args.get("confirmed") == "1")
+
+
+@bp.get("/join/<token>")
+def join(token: str):
+    reg, error = _registration("join", token)
+    if error:
+        return error
+    seminar = reg.seminar
+    if reg.status != "confirmed" or seminar.is_cancelled:
+        return render_error(410, _("This join link is no longer valid"),
+                            _("Your registration or the seminar has been cancelled."))
+    if not reg.join_url:
+        return render_error(409, _("Your join link is being prepared"),
+                            _("Please try again in a few minutes."))
+    return redirect(reg.join_url, code=302)

@@ -1,0 +1,59 @@
+"""Helpers that pages and mails share: times in TIMEZONE, status names, the language switch."""
+from __future__ import annotations
+
+from flask import Flask, current_app, request, url_for
+from flask_babel import format_date, format_time, get_locale, gettext as _, lazy_gettext
+
+from .models import Seminar
+
+STATUS_LABELS = {
+    "pending": lazy_gettext("waiting for your confirmation"),
+    "confirmed": lazy_gettext("seat confirmed"),
+    "waitlisted": lazy_gettext("on the waitlist"),
+    "cancelled": lazy_gettext("cancelled"),
+    "lapsed": lazy_gettext("lapsed (not confirmed in time)"),
+    "purged": lazy_gettext("removed"),
+}
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
+
+
+def when(seminar: Seminar) -> str:
+    """'vrijdag 11 juni 2027, 10:00–11:30 (Nederlandse tijd)' in the current language."""
+    zone = current_app.config["TIMEZONE"]
+    label = _("Dutch time") if zone == "Europe/Amsterdam" else zone
+    return _(
+        "%(date)s, %(start)s–%(end)s (%(zone)s)",
+        date=format_date(seminar.start_at, "full"),
+        start=format_time(seminar.start_at, "HH:mm"),
+        end=format_time(seminar.end_at, "HH:mm"),
+        zone=label,
+    )
+
+
+def other_language_url() -> tuple[str, str, str]:
+    """(url, label, lang) of the link that switches to the other language on the same page."""
+    current = str(get_locale())
+    target = "en" if current == "nl" else "nl"
+    args = dict(request.view_args or {})
+    args.update(request.args.to_dict())
+    args["lang"] = target
+    try:
+        url = url_for(request.endpoint, **args) if request.endpoint else f"?lang={target}"
+    except Exception:  # an endpoint that cannot be rebuilt (errors): stay on the same path
+        url = f"{request.path}?lang={target}"
+    return url, ("English" if target == "en" else "Nederlands"), target
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals.update(when=when, status_label=status_label)
+
+    @app.context_processor
+    def globals_for_pages():
+        return {
+            "current_lang": str(get_locale()),
+            "organisation": current_app.config["ORGANISATION_NAME"],
+            "other_language": other_language_url,
+        }

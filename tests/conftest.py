@@ -1,0 +1,259 @@
+"""Fixtures: a fresh database per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set),
+a real SMTP server on loopback, and helpers that use the site as a person would."""
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.engine import make_url
+
+from seminar import create_app
+from seminar.extensions import db
+from seminar.notify.worker import run_due
+from seminar.programme.service import create_seminar
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+# ---------------------------------------------------------------- databases
+
+def _pg_admin_dsn() -> str:
+    url = make_url(PG_URL)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A database of its own for every test: a temp SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def make_app(db_url: str, tmp_path: Path, **overrides):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "MAIL_DIR": str(tmp_path / "instance" / "mail"),
+        "BASE_URL": "http://seminar.test",
+        "MAIL_SERVER": None,
+        "MAIL_DEFAULT_SENDER": "BMK Seminars <seminars@bmk.example>",
+        "VIDEO_PROVIDER": "jitsi",
+        "JITSI_APP_ID": None,
+        "JITSI_APP_SECRET": None,
+        "RATELIMIT_ENABLED": False,
+        "LOAD_EXAMPLE_PROGRAMME": False,
+        "SESSION_COOKIE_SECURE": False,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app_config():
+    """Override in a test module (or parametrize) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def app(db_url, tmp_path, app_config):
+    app = make_app(db_url, tmp_path, **app_config)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- SMTP
+
+class Recorder:
+    """aiosmtpd handler that keeps what arrived; can refuse addresses or fail on demand."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse: set[str] = set()          # RCPT answered 550
+        self.fail_data_after: int | None = None  # 451 on DATA once this many were accepted
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.fail_data_after is not None and len(self.messages) >= self.fail_data_after:
+                return "451 4.3.0 temporary local problem"
+            msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            msg.envelope_to = list(envelope.rcpt_tos)
+            self.messages.append(msg)
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if address.lower() in [a.lower() for a in m.envelope_to]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpServer:
+    def __init__(self):
+        self.recorder = Recorder()
+        self.port = free_port()
+        self.controller = None
+
+    def start(self):
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self):
+        return self.recorder.messages
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_app(db_url, tmp_path, smtp, app_config):
+    app = make_app(db_url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, **app_config)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+# ---------------------------------------------------------------- domain helpers
+
+def future(days: int = 30, hour: int = 10) -> datetime:
+    day = datetime.now(timezone.utc) + timedelta(days=days)
+    return day.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def make_seminar(app):
+    def make(**kw):
+        values = dict(title="Trauma-sensitief werken en opvoeden", start_at=future(),
+                      duration_minutes=90, capacity=10, publish=True)
+        values.update(kw)
+        return create_seminar(**values)
+    return make
+
+
+CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF.search(html) or re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class Person:
+    """An attention officer using the site through the test client, as in a browser."""
+
+    def __init__(self, client, name="Anouk de Vries", email="anouk@kinderopvang.example",
+                 organisation="Kinderopvang De Boomhut", location_type="kdv"):
+        self.client = client
+        self.data = dict(name=name, email=email, organisation=organisation,
+                         location_type=location_type, question="", consent="y")
+
+    def sign_up(self, seminar, **changes):
+        page = self.client.get(f"/seminars/{seminar.slug}")
+        assert page.status_code == 200, page.status_code
+        form = dict(self.data, csrf_token=csrf_from(page.get_data(as_text=True)))
+        form.update(changes)
+        form = {k: v for k, v in form.items() if v is not None}
+        return self.client.post(f"/seminars/{seminar.slug}", data=form)
+
+    def follow(self, url: str):
+        """Open a mailed link; returns the page."""
+        path = url.replace("http://seminar.test", "")
+        return self.client.get(path)
+
+    def press_button(self, url: str):
+        """Open a mailed link and press the button on it (confirm / cancel)."""
+        page = self.follow(url)
+        assert page.status_code == 200, page.status_code
+        path = url.replace("http://seminar.test", "")
+        return self.client.post(path, data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+
+
+@pytest.fixture
+def person(client):
+    return Person(client)
+
+
+def read_eml(app) -> list:
+    folder = Path(app.config["MAIL_DIR"])
+    if not folder.exists():
+        return []
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(folder.glob("*.eml"))]
+
+
+def text_of(msg) -> str:
+    return msg.get_body(preferencelist=("plain",)).get_content()
+
+
+def links_in(msg) -> dict[str, str]:
+    """The mailed links by kind: confirm, manage, join."""
+    found = {}
+    for kind in ("confirm", "manage", "join"):
+        match = re.search(rf"(http://seminar\.test/r/{kind}/[A-Za-z0-9_.\-]+)", text_of(msg))
+        if match:
+            found[kind] = match.group(1)
+    return found
+
+
+def work(app=None, now=None) -> int:
+    """Run the worker once, as `flask worker --once` does."""
+    return run_due(now=now)

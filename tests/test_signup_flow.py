@@ -1,0 +1,100 @@
+"""The whole path of a sign-up, as a person walks it: form, mail, confirm, seat, cancel, waitlist."""
+from __future__ import annotations
+
+from seminar.extensions import db
+from seminar.models import Job, Registration
+
+from .conftest import Person, links_in, read_eml, text_of, work
+
+
+def registrations():
+    return db.session.scalars(db.select(Registration).order_by(Registration.id)).all()
+
+
+def test_index_lists_upcoming_seminar_in_dutch(client, make_seminar):
+    seminar = make_seminar()
+    page = client.get("/").get_data(as_text=True)
+    assert seminar.title in page
+    assert 'lang="nl"' in page
+    assert "10 plaatsen vrij" in page
+
+
+def test_sign_up_confirm_seat_and_cancel(app, client, make_seminar, person):
+    seminar = make_seminar(capacity=1)
+
+    response = person.sign_up(seminar)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Controleer je mail" in page
+    [reg] = registrations()
+    assert reg.status == "pending"
+
+    work()
+    [mail] = read_eml(app)
+    assert mail["To"] == "Anouk de Vries <anouk@kinderopvang.example>"
+    assert "Bevestig" in mail["Subject"]
+    confirm_url = links_in(mail)["confirm"]
+
+    # Following the link (as a mail scanner would) changes nothing; the button does.
+    assert person.follow(confirm_url).status_code == 200
+    assert registrations()[0].status == "pending"
+    response = person.press_button(confirm_url)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "plaats is gereserveerd" in page
+    assert registrations()[0].status == "confirmed"
+
+    work()
+    seat_mail = read_eml(app)[-1]
+    assert "bevestigd" in seat_mail["Subject"]
+    join = links_in(seat_mail)["join"]
+    redirect = person.follow(join)
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"].startswith("https://meet.jit.si/bmk-")
+
+    # Someone else signs up: the seminar is full, so they go on the waitlist.
+    other = Person(client, name="Bram Jansen", email="bram@bso.example")
+    other.sign_up(seminar)
+    work()
+    other_confirm = links_in(read_eml(app)[-1])["confirm"]
+    other.press_button(other_confirm)
+    assert registrations()[1].status == "waitlisted"
+    work()
+    assert "wachtlijst" in read_eml(app)[-1]["Subject"]
+
+    # Anouk cancels: Bram moves up and is told by mail with his own join link.
+    manage = links_in(seat_mail)["manage"]
+    response = person.press_button(manage)
+    assert response.status_code == 200
+    assert "geannuleerd" in response.get_data(as_text=True)
+    first, second = registrations()
+    assert (first.status, second.status) == ("cancelled", "confirmed")
+    work()
+    subjects = {m["To"]: m["Subject"] for m in read_eml(app)[-2:]}
+    assert "geannuleerd" in subjects["Anouk de Vries <anouk@kinderopvang.example>"]
+    assert "vrijgekomen" in subjects["Bram Jansen <bram@bso.example>"]
+
+
+def test_signing_up_twice_resends_the_link_without_a_duplicate(app, client, make_seminar, person):
+    seminar = make_seminar()
+    first = person.sign_up(seminar)
+    second = person.sign_up(seminar, email="ANOUK@kinderopvang.example ")
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(registrations()) == 1
+    work()
+    mails = read_eml(app)
+    assert len(mails) == 2
+    assert all("Bevestig" in m["Subject"] for m in mails)
+
+
+def test_known_address_gets_a_note_not_a_second_seat(app, client, make_seminar, person):
+    seminar = make_seminar()
+    person.sign_up(seminar)
+    work()
+    person.press_button(links_in(read_eml(app)[0])["confirm"])
+    response = person.sign_up(seminar)
+    assert response.status_code == 303  # the same page as for a new address
+    work()
+    assert len(registrations()) == 1
+    assert any("al aangemeld" in text_of(m) for m in read_eml(app))
