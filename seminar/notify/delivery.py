@@ -4,14 +4,14 @@ from __future__ import annotations
 from ..models import Job
 from .mails import build_message, compose
 from .transport import PermanentFailure, TemporaryFailure, open_transport
-from .worker import Fail, Outcome, Retry, handler
+from .worker import Done, Fail, Outcome, Retry, handler
 
 
 @handler("mail")
 def deliver(jobs: list[Job], outcome: Outcome) -> None:
     with open_transport() as transport:
 
-        def send(job: Job) -> str | None:
+        def send(job: Job) -> Done | str:
             composed = compose(job)
             if composed is None:
                 return "not sent: no longer applies"
@@ -24,9 +24,7 @@ def deliver(jobs: list[Job], outcome: Outcome) -> None:
             except TemporaryFailure as exc:
                 # The connection is gone: hand the rest of the batch back rather than hammering.
                 raise Retry(str(exc), release_rest=transport_broken(transport)) from exc
-            job.recipient = reg.email
-            job.message = msg.as_string()
-            return None
+            return Done(fields={"recipient": reg.email, "message": msg.as_string()})
 
         outcome.run_each(jobs, send)
 

@@ -18,6 +18,7 @@ import socket
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
@@ -53,6 +54,21 @@ class Fail(Exception):
     """A permanent failure: mark the job failed and show it to organisers."""
 
 
+@dataclass
+class Done:
+    """A job's successful result. `apply` runs, and `fields` are stored on the job, in the same
+    transaction that marks it done: handlers call the outside world without writing anything,
+    so their effects land exactly when the job is recorded as done."""
+
+    note: str | None = None
+    apply: Callable[[], None] | None = None
+    fields: dict = field(default_factory=dict)
+
+
+class LeaseLost(Exception):
+    pass
+
+
 # A handler runs a batch of claimed jobs of one family and reports each job's outcome through
 # the `Outcome` it is given. Families: the part of the kind before the dot ("mail", "video", …).
 Handler = Callable[[list[Job], "Outcome"], None]
@@ -79,30 +95,41 @@ class Outcome:
         self.worker_id = worker_id
         self.now = now
 
-    def _close(self, job: Job, **values) -> bool:
-        result = db.session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.claimed_by == self.worker_id, Job.state == JobState.CLAIMED.value)
-            .values(claimed_by=None, lease_until=None, **values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
+    def _close(self, job: Job, apply: Callable[[], None] | None = None, **values) -> bool:
+        # Anything read so far is let go; the outcome is written in a transaction of its own that
+        # starts as a writer (see database.write_transaction).
+        job_id = job.id
+        db.session.rollback()
+        try:
+            with write_transaction():
+                result = db.session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.claimed_by == self.worker_id,
+                           Job.state == JobState.CLAIMED.value)
+                    .values(claimed_by=None, lease_until=None, **values)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:
+                    raise LeaseLost()
+                if apply is not None:
+                    apply()
+        except LeaseLost:
             # Our lease ran out and another worker took the job: leave it to them.
-            db.session.rollback()
-            log.warning("job %s: lease lost before its outcome was recorded", job.id)
+            log.warning("job %s: lease lost before its outcome was recorded", job_id)
             return False
-        db.session.commit()
         return True
 
-    def done(self, job: Job, note: str | None = None) -> bool:
-        return self._close(job, state=JobState.DONE.value, done_at=utcnow(), last_error=note)
+    def done(self, job: Job, result: "Done | str | None" = None) -> bool:
+        if not isinstance(result, Done):
+            result = Done(note=result)
+        return self._close(job, result.apply, state=JobState.DONE.value, done_at=utcnow(),
+                           last_error=result.note, **result.fields)
 
     def failed(self, job: Job, error: str) -> bool:
         log.error("job %s (%s) failed permanently: %s", job.id, job.kind, error)
         return self._close(job, state=JobState.FAILED.value, done_at=utcnow(), last_error=error[:2000])
 
     def retry(self, job: Job, error: str, after: float | None = None) -> bool:
-        db.session.rollback()  # nothing the failed attempt changed is kept
         if job.attempts >= current_app.config["WORKER_MAX_ATTEMPTS"]:
             return self.failed(job, f"gave up after {job.attempts} attempts: {error}")
         delay = after if after is not None else backoff(job.attempts)
@@ -111,7 +138,6 @@ class Outcome:
                            due_at=utcnow() + timedelta(seconds=delay))
 
     def defer(self, job: Job, reason: str, after: float) -> bool:
-        db.session.rollback()
         # Waiting is not a failed attempt.
         return self._close(job, state=JobState.PENDING.value, last_error=reason,
                            attempts=max(0, job.attempts - 1), due_at=utcnow() + timedelta(seconds=after))
@@ -121,11 +147,11 @@ class Outcome:
         for job in jobs:
             self.defer(job, reason, after)
 
-    def run_each(self, jobs: list[Job], run: Callable[[Job], str | None]) -> None:
-        """Run jobs one by one with the usual outcomes; `run` returns an optional note."""
+    def run_each(self, jobs: list[Job], run: Callable[[Job], "Done | str | None"]) -> None:
+        """Run jobs one by one with the usual outcomes; `run` returns a Done or an optional note."""
         for index, job in enumerate(jobs):
             try:
-                note = run(job)
+                result = run(job)
             except Defer as exc:
                 self.defer(job, str(exc), exc.after)
             except Retry as exc:
@@ -134,13 +160,12 @@ class Outcome:
                     self.release(jobs[index + 1:], f"not tried: {exc}", exc.after or backoff(1))
                     return
             except Fail as exc:
-                db.session.rollback()
                 self.failed(job, str(exc))
             except Exception as exc:  # a bug or an unexpected answer: retry, never lose the job
                 log.exception("job %s (%s) raised", job.id, job.kind)
                 self.retry(job, f"{exc.__class__.__name__}: {exc}")
             else:
-                self.done(job, note)
+                self.done(job, result)
 
 
 def new_worker_id() -> str:

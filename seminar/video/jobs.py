@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from ..database import write_transaction
 from ..extensions import db
 from ..models import Job, Seminar
 from ..notify.outbox import enqueue_mail
-from ..notify.worker import Defer, Fail, Outcome, Retry, handler
+from ..notify.worker import Done, Fail, Outcome, Retry, handler
 from . import get_provider
 from .base import PlatformError, VideoProvider
 
@@ -17,9 +18,10 @@ log = logging.getLogger("seminar.video")
 def _note_platform_problem(seminar_id: int, message: str | None) -> None:
     """Flag (or clear) a platform problem on the seminar for organisers, in its own transaction."""
     seminar = db.session.get(Seminar, seminar_id)
-    if seminar is not None and seminar.platform_error != message:
-        seminar.platform_error = message
-        db.session.commit()
+    if seminar is None or seminar.platform_error == message:
+        return
+    with write_transaction():
+        db.session.get(Seminar, seminar_id).platform_error = message
 
 
 def _translate(exc: PlatformError) -> Exception:
@@ -33,7 +35,7 @@ def _provider_for(seminar: Seminar) -> VideoProvider:
     return get_provider(seminar.video_provider)
 
 
-def create_meeting(job: Job) -> str | None:
+def create_meeting(job: Job) -> Done | str:
     seminar = job.seminar
     if seminar.is_cancelled:
         return "not created: seminar cancelled"
@@ -41,12 +43,15 @@ def create_meeting(job: Job) -> str | None:
         return "meeting exists"
     provider = get_provider()
     meeting = provider.create_meeting(seminar)
-    seminar.video_provider = provider.name
-    seminar.meeting_id = meeting.meeting_id
-    seminar.meeting_join_url = meeting.join_url
-    seminar.meeting_host_url = meeting.host_url
-    seminar.platform_error = None
-    return None
+
+    def store() -> None:
+        seminar.video_provider = provider.name
+        seminar.meeting_id = meeting.meeting_id
+        seminar.meeting_join_url = meeting.join_url
+        seminar.meeting_host_url = meeting.host_url
+        seminar.platform_error = None
+
+    return Done(apply=store)
 
 
 def update_meeting(job: Job) -> str | None:
@@ -69,7 +74,7 @@ def delete_meeting(job: Job) -> str | None:
     return None
 
 
-def remove_attendee(job: Job) -> str | None:
+def remove_attendee(job: Job) -> Done | str:
     reg, seminar = job.registration, job.seminar
     if reg is None or not seminar.meeting_id:
         return "nothing to remove"
@@ -79,8 +84,11 @@ def remove_attendee(job: Job) -> str | None:
         except PlatformError as exc:
             if not exc.gone:
                 raise
-    reg.join_url = None
-    return None
+
+    def forget_link() -> None:
+        reg.join_url = None
+
+    return Done(apply=forget_link)
 
 
 SINGLE = {
@@ -91,7 +99,7 @@ SINGLE = {
 }
 
 
-def _run_single(job: Job) -> str | None:
+def _run_single(job: Job) -> Done | str | None:
     try:
         return SINGLE[job.kind](job)
     except PlatformError as exc:
@@ -109,8 +117,7 @@ def add_attendees(jobs: list[Job], outcome: Outcome) -> None:
         if reg is None or reg.status != "confirmed" or seminar.is_cancelled:
             outcome.done(job, "no longer needed")
         elif reg.join_url:  # added before (a retried batch): only make sure the mail is queued
-            _queue_seat_mail(job)
-            outcome.done(job)
+            outcome.done(job, Done(apply=lambda job=job: _queue_seat_mail(job)))
         else:
             waiting.append(job)
     if not waiting:
@@ -139,12 +146,15 @@ def add_attendees(jobs: list[Job], outcome: Outcome) -> None:
             if link is None:
                 outcome.retry(job, "platform returned no link for this attendee")
                 continue
-            job.registration.join_url = link.join_url
-            job.registration.platform_registrant_id = link.registrant_id
-            _queue_seat_mail(job)
-            outcome.done(job)
+            outcome.done(job, Done(apply=lambda job=job, link=link: _store_link(job, link)))
     if seminar.platform_error:
         _note_platform_problem(seminar.id, None)
+
+
+def _store_link(job: Job, link) -> None:
+    job.registration.join_url = link.join_url
+    job.registration.platform_registrant_id = link.registrant_id
+    _queue_seat_mail(job)
 
 
 def _queue_seat_mail(job: Job) -> None:

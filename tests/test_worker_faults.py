@@ -1,0 +1,162 @@
+"""The outbox under faults: SMTP down, SMTP failing mid-batch, a worker killed between claiming
+and sending, and two workers at once. Afterwards every message is sent, each exactly once."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from seminar.extensions import db
+from seminar.models import Job
+from seminar.notify.worker import claim, run_due
+from seminar.registration.service import SignUpData, sign_up
+from seminar.timeutil import utcnow
+
+from .conftest import make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app(smtp_app):
+    return smtp_app
+
+
+def sign_up_many(seminar, n: int) -> list[str]:
+    addresses = [f"persoon{i:03d}@kinderopvang.example" for i in range(n)]
+    for i, address in enumerate(addresses):
+        sign_up(seminar.id, SignUpData(name=f"Persoon {i}", email=address, organisation="KDV",
+                                       location_type="kdv"))
+    return addresses
+
+
+def mail_jobs(state=None):
+    stmt = db.select(Job).where(Job.kind.like("mail.%"))
+    if state:
+        stmt = stmt.where(Job.state == state)
+    return db.session.scalars(stmt).all()
+
+
+def later(hours=2):
+    return utcnow() + timedelta(hours=hours)
+
+
+def assert_each_once(smtp, addresses):
+    received = Counter(m.envelope_to[0] for m in smtp.messages)
+    assert received == Counter(addresses)
+
+
+def test_smtp_down_for_a_whole_run_then_back(smtp, make_seminar):
+    seminar = make_seminar()
+    addresses = sign_up_many(seminar, 5)
+    smtp.stop()
+    run_due()
+    assert smtp.messages == []
+    jobs = mail_jobs()
+    assert {j.state for j in jobs} == {"pending"}
+    # One connection attempt for the batch, not one per message: the rest were handed back.
+    assert sorted(j.attempts for j in jobs) == [0, 0, 0, 0, 1]
+    assert any("connect" in (j.last_error or "") for j in jobs)
+
+    run_due()  # still backing off: nothing is due
+    smtp.start()
+    run_due(now=later())
+    assert_each_once(smtp, addresses)
+    assert {j.state for j in mail_jobs()} == {"done"}
+
+
+def test_smtp_failing_mid_batch(smtp, make_seminar):
+    seminar = make_seminar()
+    addresses = sign_up_many(seminar, 6)
+    smtp.recorder.fail_data_after = 2
+    run_due()
+    assert len(smtp.messages) == 2
+    assert len(mail_jobs("done")) == 2 and len(mail_jobs("pending")) == 4
+    smtp.recorder.fail_data_after = None
+    run_due(now=later())
+    assert_each_once(smtp, addresses)
+
+
+def test_work_claimed_by_a_worker_that_died_is_taken_again(app, smtp, make_seminar):
+    seminar = make_seminar()
+    addresses = sign_up_many(seminar, 3)
+    claimed = claim("worker-that-died")
+    assert len(claimed) == 4  # the meeting job and three mails
+    run_due()
+    assert smtp.messages == []  # the lease still holds
+    lease = app.config["WORKER_LEASE_SECONDS"]
+    run_due(now=utcnow() + timedelta(seconds=lease + 1))
+    assert_each_once(smtp, addresses)
+
+
+def test_a_worker_process_killed_while_sending(app, smtp, make_seminar, db_url, tmp_path):
+    """A real `flask worker` process is killed with SIGKILL in the middle of an SMTP transaction."""
+    seminar = make_seminar()
+    addresses = sign_up_many(seminar, 2)
+    reached_data, release = threading.Event(), threading.Event()
+    original = smtp.recorder.handle_DATA
+
+    async def stall_once(server, session, envelope):
+        if not reached_data.is_set():
+            reached_data.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+            return "451 4.3.0 connection went away"
+        return await original(server, session, envelope)
+
+    smtp.recorder.handle_DATA = stall_once
+    env = dict(os.environ, DATABASE_URL=db_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp.port),
+               SECRET_KEY="test-secret", BASE_URL="http://seminar.test",
+               MAIL_DEFAULT_SENDER=app.config["MAIL_DEFAULT_SENDER"], VIDEO_PROVIDER="jitsi")
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert reached_data.wait(60), "the worker never reached DATA"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+    finally:
+        release.set()
+        if worker.poll() is None:
+            worker.kill()
+    db.session.rollback()
+    assert smtp.messages == []
+    assert any(j.state == "claimed" for j in mail_jobs())
+    run_due(now=utcnow() + timedelta(seconds=app.config["WORKER_LEASE_SECONDS"] + 1))
+    assert_each_once(smtp, addresses)
+
+
+def test_two_workers_at_once_never_send_twice(app, smtp, make_seminar, db_url, tmp_path):
+    seminar = make_seminar(capacity=200)
+    addresses = sign_up_many(seminar, 60)
+    start = threading.Barrier(2)
+    errors = []
+
+    def worker(name):
+        other = make_app(db_url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port,
+                         WORKER_BATCH_SIZE=5)
+        with other.app_context():
+            try:
+                start.wait()
+                run_due(worker_id=name)
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    db.session.rollback()
+    assert_each_once(smtp, addresses)
+    assert {j.state for j in mail_jobs()} == {"done"}
