@@ -35,15 +35,16 @@ def confirm(token: str):
     reg, error = _registration("confirm", token)
     if error:
         return error
+    if reg.status != "pending":
+        # Used before (or lapsed): say so, and show the way to where things stand.
+        return render_template("registration/used.html", reg=reg, seminar=reg.seminar,
+                               manage_token=_manage_token(reg)), 409
     if request.method == "POST":
         try:
             reg = service.confirm(reg.id)
         except service.RegistrationClosed as exc:
             return render_error(409, _("Confirming is no longer possible"), closed_message(exc.reason))
         return redirect(url_for("registration.manage", token=_manage_token(reg), confirmed=1), code=303)
-    if reg.status != "pending":
-        # Already used: show where things stand rather than an error.
-        return redirect(url_for("registration.manage", token=_manage_token(reg)), code=303)
     return render_template("registration/confirm.html", reg=reg, seminar=reg.seminar)
 
 

@@ -1,0 +1,72 @@
+"""Capacity is never exceeded, also when many people confirm at the same moment."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from seminar.extensions import db
+from seminar.models import Job, Registration
+from seminar.registration.service import SignUpData, cancel, confirm, sign_up
+
+
+def pending_registrations(seminar, n):
+    return [
+        sign_up(seminar.id, SignUpData(name=f"Persoon {i}", email=f"p{i}@kinderopvang.example",
+                                       organisation="KDV", location_type="kdv")).id
+        for i in range(n)
+    ]
+
+
+def all_at_once(app, action, ids):
+    """Run `action(id)` for every id in its own thread and app context, released together."""
+    start = threading.Barrier(len(ids))
+    errors = []
+
+    def run(reg_id):
+        with app.app_context():
+            try:
+                start.wait(30)
+                action(reg_id)
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+
+
+def statuses():
+    db.session.rollback()  # end our own read snapshot: see what the threads committed
+    rows = db.session.execute(db.select(Registration.status, db.func.count()).group_by(Registration.status))
+    return dict(rows.all())
+
+
+@pytest.mark.parametrize("capacity, people", [(10, 60), (1, 25)])
+def test_concurrent_confirmations_never_exceed_capacity(app, make_seminar, capacity, people):
+    seminar = make_seminar(capacity=capacity)
+    ids = pending_registrations(seminar, people)
+    all_at_once(app, confirm, ids)
+    assert statuses() == {"confirmed": capacity, "waitlisted": people - capacity}
+    # Everyone is told: a platform add (then seat mail) per seat, a waitlist mail per waiter.
+    kinds = db.session.execute(db.select(Job.kind, db.func.count()).group_by(Job.kind)).all()
+    kinds = dict(kinds)
+    assert kinds["video.add_attendee"] == capacity
+    assert kinds["mail.waitlisted"] == people - capacity
+
+
+def test_concurrent_cancellations_promote_each_waiter_once(app, make_seminar):
+    seminar = make_seminar(capacity=5)
+    ids = pending_registrations(seminar, 15)
+    for reg_id in ids:
+        confirm(reg_id)
+    seated = ids[:5]
+    all_at_once(app, cancel, seated)
+    assert statuses() == {"cancelled": 5, "confirmed": 5, "waitlisted": 5}
+    promoted = db.session.scalars(db.select(Registration.id).where(Registration.status == "confirmed")).all()
+    assert sorted(promoted) == ids[5:10]  # first come, first served

@@ -1,0 +1,72 @@
+"""The committed migrations build exactly the schema the models describe, and every string a
+person can see has a Dutch translation."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+from flask_migrate import upgrade
+
+from seminar.extensions import db
+
+from .conftest import make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_migrations_match_the_models(db_url, tmp_path):
+    app = make_app(db_url, tmp_path)
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+        db.engine.dispose()
+    assert diff == [], "models changed without a migration: run `flask --app wsgi db migrate`"
+
+
+def extracted_messages() -> dict[str, tuple[str, int]]:
+    with open(ROOT / "babel.cfg") as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+    found = {}
+    for filename, lineno, message, _comments, _ctx in extract_from_dir(
+            str(ROOT), method_map, options_map, keywords=keywords):
+        if "/.venv/" in f"/{filename}" or filename.startswith(("tests", ".venv", "node_modules")):
+            continue
+        key = message if isinstance(message, str) else message[0]
+        found[key] = (filename, lineno)
+    return found
+
+
+def test_every_string_has_a_dutch_translation():
+    with open(ROOT / "translations/nl/LC_MESSAGES/messages.po", "rb") as fh:
+        catalogue = read_po(fh)
+    missing = []
+    for msgid, (filename, lineno) in extracted_messages().items():
+        entry = catalogue.get(msgid)
+        strings = [] if entry is None else ([entry.string] if isinstance(entry.string, str) else list(entry.string))
+        if entry is None or entry.fuzzy or not strings or not all(strings):
+            missing.append(f"{filename}:{lineno}: {msgid!r}")
+    assert missing == [], "untranslated (run `make extract-messages`, then translate):\n" + "\n".join(missing)
+
+
+def test_translations_keep_their_placeholders():
+    with open(ROOT / "translations/nl/LC_MESSAGES/messages.po", "rb") as fh:
+        catalogue = read_po(fh)
+    placeholder = re.compile(r"%\(\w+\)[sd]")
+    wrong = []
+    for entry in catalogue:
+        if not entry.id or not entry.string:
+            continue
+        ids = [entry.id] if isinstance(entry.id, str) else list(entry.id)
+        strings = [entry.string] if isinstance(entry.string, str) else list(entry.string)
+        wanted = set(placeholder.findall(ids[-1])) | set(placeholder.findall(ids[0]))
+        for text in strings:
+            if not set(placeholder.findall(text)) <= wanted:
+                wrong.append(entry.id)
+    assert wrong == []
