@@ -22,7 +22,7 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	touch $@
 
 translations: $(VENV)/.installed
-	$(VENV)/bin/pybabel compile -q -d translations
+	$(VENV)/bin/pybabel compile -d translations 2>&1 | grep -v "^compiling" || true
 
 # After adding or changing strings: refresh the catalogue, then fill in the Dutch.
 extract-messages: $(VENV)/.installed
