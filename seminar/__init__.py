@@ -66,13 +66,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     login_manager.user_loader(load_user)
 
-    from . import templating
+    from . import security, templating
     from .cli import register_cli
     from .errors import register_error_handlers
     from .public.routes import bp as public_bp
     from .registration.routes import bp as registration_bp
 
     templating.init_app(app)
+    security.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(registration_bp)

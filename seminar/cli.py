@@ -16,6 +16,7 @@ from .timeutil import parse_local, to_local
 
 seminar_cli = AppGroup("seminar", help="Create and manage seminars.")
 user_cli = AppGroup("user", help="Portal accounts.")
+privacy_cli = AppGroup("privacy", help="Personal data: retention purge, export and erasure.")
 
 
 def _start(value: str | None):
@@ -197,8 +198,51 @@ def create_user(email, role, password, name):
     click.echo(f"{user.id} {user.email} {user.role}")
 
 
+@privacy_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="only show what would be removed")
+def privacy_purge(dry_run):
+    """Remove personal data past the retention period (also at the video platform)."""
+    from . import privacy
+
+    report = privacy.purge(dry_run=dry_run)
+    for line in report.lines():
+        click.echo(("would purge " if dry_run else "purged ") + line)
+    click.echo(f"{'would purge' if dry_run else 'purged'} {report.total} registrations in total")
+
+
+@privacy_cli.command("export")
+@click.option("--email", required=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None)
+def privacy_export(email, output):
+    """Everything stored about one e-mail address, as JSON."""
+    import json
+
+    from . import privacy
+
+    data = json.dumps(privacy.export_person(email), indent=2, ensure_ascii=False)
+    if output:
+        Path(output).write_text(data, encoding="utf-8")
+        click.echo(f"written {output}")
+    else:
+        click.echo(data)
+
+
+@privacy_cli.command("erase")
+@click.option("--email", required=True)
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def privacy_erase(email, yes):
+    """Erase one person's data now (active registrations are cancelled first)."""
+    from . import privacy
+
+    if not yes:
+        click.confirm(f"Erase all data of {email}?", abort=True)
+    count = privacy.erase_person(email)
+    click.echo(f"erased {count} registrations")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seminar_cli)
     app.cli.add_command(user_cli)
+    app.cli.add_command(privacy_cli)
     app.cli.add_command(worker)
     app.cli.add_command(serve)

@@ -86,6 +86,8 @@ def load_config(instance: Path) -> dict:
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
         # Registration rules.
         "PENDING_LAPSE_HOURS": env_int("PENDING_LAPSE_HOURS", 48),
+        # Attendees' personal data is removed this long after their seminar ended.
+        "RETENTION_DAYS": env_int("RETENTION_DAYS", 183),
         "LOAD_EXAMPLE_PROGRAMME": env_bool("LOAD_EXAMPLE_PROGRAMME", False),
         # Worker.
         "WORKER_BATCH_SIZE": env_int("WORKER_BATCH_SIZE", 50),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from . import privacy
 from .notify import delivery  # noqa: F401  (mail family)
 from .registration import service as registration_service
 from .timeutil import utcnow
@@ -11,4 +12,6 @@ from .video import jobs as video_jobs  # noqa: F401  (video family)
 
 def run_periodic(now: datetime | None = None) -> None:
     """Cheap housekeeping the worker does on every round."""
-    registration_service.lapse_pending(now or utcnow())
+    now = now or utcnow()
+    registration_service.lapse_pending(now)
+    privacy.purge_if_due(now)

@@ -227,3 +227,15 @@ class Job(db.Model):
 
     seminar: Mapped[Seminar | None] = relationship()
     registration: Mapped[Registration | None] = relationship()
+
+
+class PurgeLog(db.Model):
+    """What the privacy purge removed, when and why: counts only, never personal data."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(String(20))  # retention | lapsed | request | scheduled-run
+    seminar_id: Mapped[int | None] = mapped_column(ForeignKey("seminar.id"))
+    registrations: Mapped[int] = mapped_column(default=0)
+    messages: Mapped[int] = mapped_column(default=0)
+    platform_removals: Mapped[int] = mapped_column(default=0)

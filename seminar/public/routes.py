@@ -1,7 +1,7 @@
 """Public pages. Views are thin: they validate input and call the service functions."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, url_for
 from flask_babel import get_locale, gettext as _
 from sqlalchemy import text
 
@@ -59,6 +59,10 @@ def seminar_page(slug: str):
         if reason:
             return render_error(409 if reason == "started" else 410, _("Signing up is closed"),
                                 closed_message(reason))
+        if form.website.data:
+            # A bot filled the honeypot: answer as if all went well, store nothing.
+            current_app.logger.info("sign-up refused: honeypot filled")
+            return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
         if form.validate():
             data = SignUpData(
                 name=form.name.data, email=form.email.data, organisation=form.organisation.data,

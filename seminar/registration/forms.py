@@ -80,6 +80,9 @@ class SignUpForm(FlaskForm):
         validators=[required(_l("Without your consent we cannot register you."))],
     )
 
+    # Honeypot: hidden from people (CSS and aria-hidden), filled in by form-filling bots.
+    website = StringField(_l("Leave this field empty"))
+
     def validate_location_type(self, field) -> None:
         if field.data not in dict(LOCATION_TYPES):
             raise ValidationError(_l("Please choose the type of location."))

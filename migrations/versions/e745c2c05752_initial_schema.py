@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f35e382fe9e4
+Revision ID: e745c2c05752
 Revises: 
-Create Date: 2026-11-25 15:50:53.603784
+Create Date: 2026-11-25 16:08:28.247688
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'f35e382fe9e4'
+revision = 'e745c2c05752'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -52,6 +52,17 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
     sa.UniqueConstraint('email', name=op.f('uq_user_email'))
+    )
+    op.create_table('purge_log',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('reason', sa.String(length=20), nullable=False),
+    sa.Column('seminar_id', sa.Integer(), nullable=True),
+    sa.Column('registrations', sa.Integer(), nullable=False),
+    sa.Column('messages', sa.Integer(), nullable=False),
+    sa.Column('platform_removals', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['seminar_id'], ['seminar.id'], name=op.f('fk_purge_log_seminar_id_seminar')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_purge_log'))
     )
     op.create_table('registration',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -133,6 +144,7 @@ def downgrade():
         batch_op.drop_index('ix_registration_seminar_status')
 
     op.drop_table('registration')
+    op.drop_table('purge_log')
     op.drop_table('user')
     op.drop_table('seminar')
     # ### end Alembic commands ###

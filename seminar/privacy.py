@@ -1,0 +1,159 @@
+"""Privacy by default (AVG): personal data is removed when it is no longer needed.
+
+- Retention: `RETENTION_DAYS` (default 183, six months) after a seminar ended, the personal data of
+  everyone registered for it is removed; anonymous counts (status, type of location, timestamps)
+  stay for the organisers' figures.
+- Lapsed sign-ups (never confirmed) are removed at the next purge.
+- On request, one person's data is exported or erased at once.
+The video platform is asked to remove registrants too, and every purge writes a PurgeLog row
+(what, when, how many; no personal data).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from .database import write_transaction
+from .extensions import db
+from .models import ACTIVE_STATUSES, Job, PurgeLog, Registration, Seminar
+from .notify.outbox import enqueue
+from .registration.service import cancel, normalize_email
+from .timeutil import utcnow
+
+
+@dataclass
+class PurgeReport:
+    # (reason, seminar_id) -> registration ids
+    groups: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.groups.values())
+
+    def lines(self) -> list[str]:
+        return [f"{reason}: seminar {seminar_id}: {len(ids)} registrations"
+                for (reason, seminar_id), ids in sorted(self.groups.items())]
+
+
+def _due(now: datetime) -> PurgeReport:
+    retention = timedelta(days=current_app.config["RETENTION_DAYS"])
+    report = PurgeReport()
+    rows = db.session.execute(
+        select(Registration.id, Registration.seminar_id, Registration.status, Seminar.start_at,
+               Seminar.duration_minutes)
+        .join(Seminar, Seminar.id == Registration.seminar_id)
+        .where(Registration.status != "purged")
+    )
+    for reg_id, seminar_id, status, start_at, minutes in rows:
+        ended = start_at + timedelta(minutes=minutes)
+        if ended + retention <= now:
+            reason = "retention"
+        elif status == "lapsed":
+            reason = "lapsed"
+        else:
+            continue
+        report.groups.setdefault((reason, seminar_id), []).append(reg_id)
+    return report
+
+
+def purge(now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
+    """Remove personal data that is past its time. With dry_run, only report what would go."""
+    now = now or utcnow()
+    report = _due(now)
+    if dry_run or not report.total:
+        db.session.rollback()
+        return report
+    for (reason, seminar_id), ids in report.groups.items():
+        _erase(ids, reason, seminar_id)
+    return report
+
+
+def _erase(ids: list[int], reason: str, seminar_id: int | None) -> None:
+    with write_transaction():
+        removals = 0
+        for reg in db.session.scalars(select(Registration).where(Registration.id.in_(ids))):
+            if reg.platform_registrant_id:
+                # The platform call needs only the registrant id, which is not personal data.
+                enqueue("video.remove_attendee", registration=reg, key=f"purge-remove:{reg.id}")
+                removals += 1
+            reg.name = reg.email = reg.organisation = reg.question = ""
+            reg.email_normalized = f"purged-{reg.id}"
+            reg.join_url = None
+            reg.status = "purged"
+        # Queued mail to them is dropped; sent mail and error texts (which quote addresses) go.
+        dropped = db.session.execute(
+            update(Job).where(Job.registration_id.in_(ids), Job.kind.like("mail.%"),
+                              Job.state.in_(("pending", "claimed")))
+            .values(state="done", last_error="not sent: personal data purged")
+            .execution_options(synchronize_session=False)
+        ).rowcount or 0
+        cleared = db.session.execute(
+            update(Job).where(Job.registration_id.in_(ids), Job.message.is_not(None))
+            .values(message=None, recipient=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount or 0
+        db.session.execute(
+            update(Job).where(Job.registration_id.in_(ids), Job.kind.like("mail.%"))
+            .values(last_error=None, recipient=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.add(PurgeLog(reason=reason, seminar_id=seminar_id, registrations=len(ids),
+                                messages=cleared + dropped, platform_removals=removals))
+
+
+def registrations_of(email: str) -> list[Registration]:
+    return list(db.session.scalars(
+        select(Registration).where(Registration.email_normalized == normalize_email(email))
+        .order_by(Registration.id)
+    ))
+
+
+def export_person(email: str) -> dict:
+    """Everything stored about one address (a data subject access request)."""
+    regs = registrations_of(email)
+    out = []
+    for reg in regs:
+        mails = db.session.scalars(
+            select(Job).where(Job.registration_id == reg.id, Job.kind.like("mail.%"), Job.state == "done")
+            .order_by(Job.id)
+        )
+        out.append({
+            "seminar": reg.seminar.title,
+            "seminar_start": reg.seminar.start_at.isoformat(),
+            "name": reg.name, "email": reg.email, "organisation": reg.organisation,
+            "location_type": reg.location_type, "question": reg.question, "language": reg.language,
+            "status": reg.status, "consent_at": reg.consent_at.isoformat(),
+            "signed_up_at": reg.created_at.isoformat(),
+            "confirmed_at": reg.confirmed_at.isoformat() if reg.confirmed_at else None,
+            "cancelled_at": reg.cancelled_at.isoformat() if reg.cancelled_at else None,
+            "mails": [{"kind": j.kind.removeprefix("mail."), "sent_at": j.done_at.isoformat() if j.done_at else None}
+                      for j in mails if j.message],
+        })
+    return {"email": normalize_email(email), "registrations": out}
+
+
+def erase_person(email: str) -> int:
+    """Erase one address now: active registrations are cancelled first (their seat goes to the
+    waitlist and they get the cancellation), then everything personal is removed."""
+    regs = registrations_of(email)
+    for reg in regs:
+        if reg.status in ACTIVE_STATUSES:
+            cancel(reg.id)
+    ids = [reg.id for reg in regs if reg.status != "purged"]
+    if ids:
+        _erase(ids, "request", None)
+    return len(ids)
+
+
+def purge_if_due(now: datetime | None = None) -> None:
+    """Run from the worker: a purge at most once a day, so retention needs no cron job."""
+    now = now or utcnow()
+    last = db.session.scalar(select(func.max(PurgeLog.at)).where(PurgeLog.reason == "scheduled-run"))
+    if last is not None and last > now - timedelta(days=1):
+        return
+    purge(now)
+    with write_transaction():
+        db.session.add(PurgeLog(reason="scheduled-run", registrations=0))
