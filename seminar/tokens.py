@@ -48,7 +48,11 @@ def load_token(purpose: str, token: str) -> Registration:
         raise InvalidToken(expired=True) from exc
     except BadSignature as exc:
         raise InvalidToken() from exc
-    reg = db.session.get(Registration, data.get("r")) if isinstance(data, dict) else None
+    ident = data.get("r") if isinstance(data, dict) else None
+    # Signed by us, but still checked: only a plain positive id of the size the database holds.
+    if type(ident) is not int or not 0 < ident < 2**31:
+        raise InvalidToken()
+    reg = db.session.get(Registration, ident)
     if reg is None or reg.status == "purged":
         raise InvalidToken()
     return reg
