@@ -106,7 +106,7 @@ class Recorder:
         self.messages: list[email.message.EmailMessage] = []
         self.refuse: set[str] = set()          # RCPT answered 550
         self.fail_data_after: int | None = None  # 451 on DATA once this many were accepted
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.refuse:
@@ -121,7 +121,13 @@ class Recorder:
             msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
             msg.envelope_to = list(envelope.rcpt_tos)
             self.messages.append(msg)
+            self.lock.notify_all()
         return "250 Message accepted"
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> bool:
+        """Block until predicate(messages) holds (woken by each arriving message) or time is up."""
+        with self.lock:
+            return self.lock.wait_for(lambda: predicate(self.messages), timeout)
 
     def to(self, address: str) -> list:
         return [m for m in self.messages if address.lower() in [a.lower() for a in m.envelope_to]]

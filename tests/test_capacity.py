@@ -70,3 +70,24 @@ def test_concurrent_cancellations_promote_each_waiter_once(app, make_seminar):
     assert statuses() == {"cancelled": 5, "confirmed": 5, "waitlisted": 5}
     promoted = db.session.scalars(db.select(Registration.id).where(Registration.status == "confirmed")).all()
     assert sorted(promoted) == ids[5:10]  # first come, first served
+
+
+def test_two_hundred_confirmations_for_the_last_ten_seats(app, make_seminar):
+    seminar = make_seminar(capacity=50)
+    for reg_id in pending_registrations(seminar, 40):
+        confirm(reg_id)
+    late = [
+        sign_up(seminar.id, SignUpData(name=f"Laat {i}", email=f"laat{i}@kinderopvang.example",
+                                       organisation="BSO", location_type="bso")).id
+        for i in range(200)
+    ]
+    all_at_once(app, confirm, late)
+    db.session.rollback()
+    counts = db.session.execute(
+        db.select(Registration.status, db.func.count()).where(Registration.id.in_(late))
+        .group_by(Registration.status)).all()
+    assert dict(counts) == {"confirmed": 10, "waitlisted": 190}  # nothing lost, nothing extra
+    assert seminar.confirmed_count == 50
+    positions = db.session.scalars(db.select(Registration.waitlisted_at).where(
+        Registration.status == "waitlisted")).all()
+    assert len(positions) == 190 and all(positions)
