@@ -84,6 +84,14 @@ def load_config(instance: Path) -> dict:
         # Abuse protection.
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # Privacy-friendly captcha hook, off unless CAPTCHA_VERIFY_URL is set (seminar/captcha.py).
+        "CAPTCHA_VERIFY_URL": env("CAPTCHA_VERIFY_URL") or None,
+        "CAPTCHA_SECRET": env("CAPTCHA_SECRET") or None,
+        "CAPTCHA_SITE_KEY": env("CAPTCHA_SITE_KEY") or None,
+        "CAPTCHA_SCRIPT_URL": env("CAPTCHA_SCRIPT_URL") or None,
+        "CAPTCHA_RESPONSE_FIELD": env("CAPTCHA_RESPONSE_FIELD") or "frc-captcha-solution",
+        "CAPTCHA_WIDGET_CLASS": env("CAPTCHA_WIDGET_CLASS") or "frc-captcha",
+        "CAPTCHA_CSP_SOURCES": env("CAPTCHA_CSP_SOURCES") or "",
         # Registration rules.
         "PENDING_LAPSE_HOURS": env_int("PENDING_LAPSE_HOURS", 48),
         # Attendees' personal data is removed this long after their seminar ended.

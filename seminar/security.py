@@ -10,6 +10,8 @@ import re
 
 from flask import Flask, request
 
+from . import captcha
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'; object-src 'none'")
@@ -55,7 +57,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def headers(response):
         h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
+        extra = captcha.csp_sources()
+        h.setdefault("Content-Security-Policy", CSP if not extra else CSP.replace(
+            "script-src 'self'", f"script-src 'self' {extra}").replace(
+            "connect-src 'self'", f"connect-src 'self' {extra}") + f"; frame-src {extra}; worker-src 'self' blob: {extra}")
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "no-referrer")
         h.setdefault("X-Frame-Options", "DENY")

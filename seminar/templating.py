@@ -48,7 +48,9 @@ def other_language_url() -> tuple[str, str, str]:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals.update(when=when, status_label=status_label)
+    from . import captcha
+
+    app.jinja_env.globals.update(when=when, status_label=status_label, captcha_widget=captcha.widget)
 
     @app.context_processor
     def globals_for_pages():

@@ -1,11 +1,11 @@
 """Public pages. Views are thin: they validate input and call the service functions."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from sqlalchemy import text
 
-from .. import calendar
+from .. import calendar, captcha
 from ..errors import render_error
 from ..extensions import db
 from ..programme.service import by_slug, upcoming
@@ -55,31 +55,33 @@ def seminar_page(slug: str):
     seminar = _visible_seminar(slug)
     form = SignUpForm()
     reason = closed_reason(seminar)
-    if form.is_submitted():
-        if reason:
-            return render_error(409 if reason == "started" else 410, _("Signing up is closed"),
-                                closed_message(reason))
-        if form.website.data:
-            # A bot filled the honeypot: answer as if all went well, store nothing.
-            current_app.logger.info("sign-up refused: honeypot filled")
-            return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
-        if form.validate():
-            data = SignUpData(
-                name=form.name.data, email=form.email.data, organisation=form.organisation.data,
-                location_type=form.location_type.data, question=form.question.data or "",
-                language=str(get_locale()),
-            )
-            try:
-                sign_up(seminar.id, data)
-            except RegistrationClosed as exc:
-                return render_error(409, _("Signing up is closed"), closed_message(exc.reason))
-            # Post/Redirect/Get: a reload does not submit twice; the page is the same for a new
-            # and a known address.
-            return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
+    if not form.is_submitted():
         return render_template("public/seminar.html", seminar=seminar, form=form,
-                               closed=None), 400
-    return render_template("public/seminar.html", seminar=seminar, form=form,
-                           closed=closed_message(reason) if reason else None)
+                               closed=closed_message(reason) if reason else None)
+    if reason:
+        return render_error(409 if reason == "started" else 410, _("Signing up is closed"),
+                            closed_message(reason))
+    if form.website.data:
+        # A bot filled the honeypot: answer as if all went well, store nothing.
+        current_app.logger.info("sign-up refused: honeypot filled")
+        return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
+    if not form.validate():
+        return render_template("public/seminar.html", seminar=seminar, form=form), 400
+    if not captcha.passed(request.form):
+        return render_template("public/seminar.html", seminar=seminar, form=form,
+                               captcha_failed=True), 400
+    data = SignUpData(
+        name=form.name.data, email=form.email.data, organisation=form.organisation.data,
+        location_type=form.location_type.data, question=form.question.data or "",
+        language=str(get_locale()),
+    )
+    try:
+        sign_up(seminar.id, data)
+    except RegistrationClosed as exc:
+        return render_error(409, _("Signing up is closed"), closed_message(exc.reason))
+    # Post/Redirect/Get: a reload does not submit twice, and the page is the same for a new and
+    # a known address.
+    return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
 
 
 @bp.get("/seminars/<slug>/aangemeld")
