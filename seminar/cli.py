@@ -28,6 +28,19 @@ def _start(value: str | None):
         raise click.BadParameter('use "YYYY-MM-DD HH:MM"', param_hint="--start") from None
 
 
+def _hours(value: str | None) -> str | None:
+    """'24,1' -> '24,1' (validated): whole hours before the start, up to four weeks."""
+    if value is None:
+        return None
+    try:
+        hours = sorted({int(h) for h in value.split(",") if h.strip()}, reverse=True)
+    except ValueError:
+        raise click.BadParameter("use whole hours separated by commas, e.g. 24,1") from None
+    if any(not 0 < h <= 672 for h in hours):
+        raise click.BadParameter("hours must be between 1 and 672")
+    return ",".join(map(str, hours))
+
+
 def _get(seminar_id: int) -> Seminar:
     seminar = db.session.get(Seminar, seminar_id)
     if seminar is None:
@@ -49,13 +62,17 @@ def _page_url(seminar: Seminar) -> str:
 @click.option("--host", "hosts", multiple=True, help="host e-mail (repeatable)")
 @click.option("--description", default="")
 @click.option("--speakers", default="")
+@click.option("--reminder-hours", default="24,1", help="reminders, hours before the start")
+@click.option("--digest-hours", default="24,1", help="host attendee lists, hours before the start")
 @click.option("--publish", is_flag=True, help="open sign-up and create the meeting")
-def create(title, start, duration, capacity, hosts, description, speakers, publish):
+def create(title, start, duration, capacity, hosts, description, speakers, reminder_hours,
+           digest_hours, publish):
     """Create a seminar. The last line printed is `ID URL`."""
     try:
         seminar = programme.create_seminar(
             title=title, start_at=_start(start), duration_minutes=duration, capacity=capacity,
             description=description, speakers=speakers, hosts=list(hosts), publish=publish,
+            reminder_hours=_hours(reminder_hours), digest_hours=_hours(digest_hours),
         )
     except programme.SeminarError as exc:
         raise click.ClickException(str(exc)) from None
@@ -90,13 +107,17 @@ def publish(seminar_id):
 @click.option("--capacity", type=click.IntRange(1, 100000), default=None)
 @click.option("--description", default=None)
 @click.option("--speakers", default=None)
-def update(seminar_id, start, duration, title, capacity, description, speakers):
+@click.option("--reminder-hours", default=None, help="e.g. 24,1")
+@click.option("--digest-hours", default=None, help="e.g. 24,1")
+def update(seminar_id, start, duration, title, capacity, description, speakers, reminder_hours,
+           digest_hours):
     """Change a seminar; a new time sends every attendee a calendar update."""
     _get(seminar_id)
     try:
         programme.update_seminar(seminar_id, title=title, start_at=_start(start),
                                  duration_minutes=duration, capacity=capacity,
-                                 description=description, speakers=speakers)
+                                 description=description, speakers=speakers,
+                                 reminder_hours=_hours(reminder_hours), digest_hours=_hours(digest_hours))
     except programme.SeminarError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"updated {seminar_id}")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from .extensions import db
 from .models import Registration, Seminar
 from .templating import status_label
+from .timeutil import to_local
 
 HEADER = ["Naam", "E-mail", "Organisatie", "Type locatie", "Status", "Aangemeld", "Bevestigd", "Vraag"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -28,8 +29,6 @@ def rows(seminar: Seminar) -> list[list[str]]:
         .order_by(Registration.status, Registration.name)
     )
     fmt = "%Y-%m-%d %H:%M"
-    from .timeutil import to_local
-
     return [
         [safe_cell(r.name), safe_cell(r.email), safe_cell(r.organisation), r.location_type,
          status_label(r.status), to_local(r.created_at).strftime(fmt),

@@ -97,3 +97,11 @@ def test_user_create_hashes_the_password(runner):
     assert user.email == "org@bmk.example" and user.password_hash.startswith("scrypt:")
     code, out = invoke(runner, "user", "create", "--email", "x@y.nl", "--role", "host", "--password", "kort")
     assert code == 1 and "at least 10" in out
+
+
+def test_reminder_and_digest_hours_per_seminar(runner):
+    seminar_id, _ = create(runner, "--reminder-hours", "1, 48", "--digest-hours", "2")
+    seminar = db.session.get(Seminar, seminar_id)
+    assert (seminar.reminder_hours, seminar.digest_hours) == ("48,1", "2")
+    code, out = invoke(runner, "seminar", "update", str(seminar_id), "--reminder-hours", "morgen")
+    assert code == 2 and "whole hours" in out

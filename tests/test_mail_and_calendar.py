@@ -136,7 +136,10 @@ def test_update_and_cancel_keep_uid_and_raise_sequence_across_dst(client, smtp, 
         assert ev["sequence"] == int(py["SEQUENCE"]) == sequence
         assert ev["status"] == status
         assert ev["start_utc"] == (start + moved_by).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert ev["end_utc"] == (start + moved_by + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert py.decoded("DTSTART") == start + moved_by
+        assert py.decoded("DTEND") == start + moved_by + timedelta(minutes=90)
+        assert ev["organizer"]["value"] == "mailto:seminars@bmk.example"
         assert ev["attendees"][0]["value"] == "mailto:anouk@kinderopvang.example"
         return ev["uid"]
 
