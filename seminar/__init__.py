@@ -8,7 +8,7 @@ from flask import Flask, has_request_context, request, session
 
 from . import database  # noqa: F401  (registers the SQLite connection behaviour)
 from .config import load_config
-from .extensions import babel, csrf, db, login_manager, mail, migrate
+from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
     from .accounts import load_user
 
     login_manager.user_loader(load_user)
@@ -69,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import security, templating
     from .cli import register_cli
     from .errors import register_error_handlers
+    from .manage.routes import bp as manage_bp
     from .public.routes import bp as public_bp
     from .registration.routes import bp as registration_bp
 
@@ -77,5 +79,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(registration_bp)
+    app.register_blueprint(manage_bp)
     register_cli(app)
     return app

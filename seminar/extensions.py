@@ -1,5 +1,7 @@
 """Extensions, created unbound and bound to the app in create_app()."""
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -21,3 +23,5 @@ mail = Mail()
 babel = Babel()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Storage and on/off come from RATELIMIT_STORAGE_URI / RATELIMIT_ENABLED; limits are per view.
+limiter = Limiter(key_func=get_remote_address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import privacy
+from .manage import mails as portal_mails  # noqa: F401  (mails to hosts and organisers)
 from .notify import delivery  # noqa: F401  (mail family)
 from .registration import service as registration_service
 from .timeutil import utcnow

@@ -15,8 +15,8 @@ def deliver(jobs: list[Job], outcome: Outcome) -> None:
             composed = compose(job)
             if composed is None:
                 return "not sent: no longer applies"
-            reg = job.registration
-            msg = build_message(composed, reg.name, reg.email, job.id)
+            name, address = composed.to
+            msg = build_message(composed, name, address, job.id)
             try:
                 transport.send(msg, job.id)
             except PermanentFailure as exc:
@@ -24,7 +24,8 @@ def deliver(jobs: list[Job], outcome: Outcome) -> None:
             except TemporaryFailure as exc:
                 # The connection is gone: hand the rest of the batch back rather than hammering.
                 raise Retry(str(exc), release_rest=transport_broken(transport)) from exc
-            return Done(fields={"recipient": reg.email, "message": msg.as_string()})
+            kept = None if composed.confidential else msg.as_string()
+            return Done(fields={"recipient": address, "message": kept})
 
         outcome.run_each(jobs, send)
 

@@ -15,7 +15,8 @@ from flask import current_app, render_template
 from flask_babel import force_locale, gettext as _, ngettext
 
 from .. import calendar, tokens
-from ..models import Job, Registration
+from ..extensions import db
+from ..models import Job, Registration, User
 from ..templating import status_label, when
 
 
@@ -30,15 +31,28 @@ class Composed:
     invite_method: str | None = None
     details: list[tuple[str, str]] = field(default_factory=list)
     rendered: tuple[str, str] | None = None  # (plain text, HTML)
+    to: tuple[str, str] | None = None  # (name, address), filled in by compose()
+    footer: str | None = None  # replaces the attendee footer (mails to portal users)
+    confidential: bool = False  # holds a sign-in link: not kept for the outbox view
 
 
 Composer = Callable[[Job, Registration], "Composed | None"]
 COMPOSERS: dict[str, Composer] = {}
+# Mails to portal users (hosts, organisers): the job carries payload["user_id"], no registration.
+UserComposer = Callable[[Job, User], "Composed | None"]
+USER_COMPOSERS: dict[str, UserComposer] = {}
 
 
 def composer(kind: str):
     def register(fn: Composer) -> Composer:
         COMPOSERS[f"mail.{kind}"] = fn
+        return fn
+    return register
+
+
+def user_composer(kind: str):
+    def register(fn: UserComposer) -> UserComposer:
+        USER_COMPOSERS[f"mail.{kind}"] = fn
         return fn
     return register
 
@@ -218,6 +232,8 @@ def registration_cancelled(job: Job, reg: Registration) -> Composed | None:
 
 
 def compose(job: Job) -> Composed | None:
+    if (job.payload or {}).get("user_id") is not None:
+        return _compose_for_user(job)
     reg = job.registration
     if reg is None or reg.status == "purged":
         return None
@@ -225,13 +241,33 @@ def compose(job: Job) -> Composed | None:
         composed = COMPOSERS[job.kind](job, reg)
         if composed is None:
             return None
-        composed.paragraphs = [p for p in composed.paragraphs if p]
         composed.manage_link = tokens.link("manage", reg)
-        composed.rendered = (
-            render_template("email/message.txt", m=composed, lang=reg.language),
-            render_template("email/message.html", m=composed, lang=reg.language),
-        )
+        composed.to = (reg.name, reg.email)
+        _render(composed, reg.language)
     return composed
+
+
+def _compose_for_user(job: Job) -> Composed | None:
+    user = db.session.get(User, job.payload["user_id"])
+    if user is None or not user.active:
+        return None
+    # Portal users are the association's staff and speakers: their mails are in Dutch.
+    lang = current_app.config["BABEL_DEFAULT_LOCALE"]
+    with force_locale(lang):
+        composed = USER_COMPOSERS[job.kind](job, user)
+        if composed is None:
+            return None
+        composed.to = (user.name, user.email)
+        _render(composed, lang)
+    return composed
+
+
+def _render(composed: Composed, lang: str) -> None:
+    composed.paragraphs = [p for p in composed.paragraphs if p]
+    composed.rendered = (
+        render_template("email/message.txt", m=composed, lang=lang),
+        render_template("email/message.html", m=composed, lang=lang),
+    )
 
 
 def build_message(composed: Composed, to_name: str, to_address: str, job_id: int) -> EmailMessage:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ..database import lock, write_transaction
 from ..extensions import db
+from ..manage.digests import schedule_digests
 from ..models import ACTIVE_STATUSES, Job, Seminar, SeminarState, User
 from ..notify.outbox import attendees, drop_pending, enqueue, enqueue_mail, schedule_reminders
 from ..registration.service import promote_waitlist
@@ -82,6 +83,7 @@ def _publish(seminar: Seminar) -> None:
     seminar.state = SeminarState.PUBLISHED.value
     # The meeting is created by the worker, never inside a web request.
     enqueue("video.create_meeting", seminar=seminar, key=f"create-meeting:{seminar.id}")
+    schedule_digests(seminar)
 
 
 def publish(seminar_id: int) -> Seminar:
@@ -117,6 +119,7 @@ def update_seminar(seminar_id: int, *, title: str | None = None, start_at: datet
             duration_minutes is not None and duration_minutes != seminar.duration_minutes)
         title_changed = title is not None and title.strip() != seminar.title
         reminders_changed = reminder_hours is not None and reminder_hours != seminar.reminder_hours
+        digests_changed = digest_hours is not None and digest_hours != seminar.digest_hours
         for field, value in (("title", title and title.strip()), ("start_at", start_at),
                              ("duration_minutes", duration_minutes), ("capacity", capacity),
                              ("description", description), ("speakers", speakers),
@@ -135,6 +138,8 @@ def update_seminar(seminar_id: int, *, title: str | None = None, start_at: datet
             drop_pending("mail.reminder", seminar_id=seminar.id)
             for reg in attendees(seminar):
                 schedule_reminders(reg, now)
+        if time_changed or digests_changed:
+            schedule_digests(seminar, now)
         if seminar.is_published:
             promote_waitlist(seminar, now)
     return seminar
@@ -152,6 +157,7 @@ def cancel_seminar(seminar_id: int) -> Seminar:
         seminar.state = SeminarState.CANCELLED.value
         seminar.ical_sequence += 1
         drop_pending("mail.reminder", seminar_id=seminar.id)
+        schedule_digests(seminar)  # a cancelled seminar keeps none
         for reg in attendees(seminar, *ACTIVE_STATUSES):
             if reg.status == "confirmed":
                 enqueue_mail("seminar_cancelled", reg, invite="CANCEL", key=f"seminar-cancelled:{reg.id}")

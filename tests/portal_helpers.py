@@ -1,0 +1,105 @@
+"""Helpers for the portal tests: accounts, attendees, and a staff member using the portal through
+the test client as in a browser (forms with their CSRF token)."""
+from __future__ import annotations
+
+import pytest
+from flask import g, request_started
+from sqlalchemy import select
+
+from seminar.accounts import set_password
+from seminar.extensions import db
+from seminar.models import Job, Registration, User
+from seminar.registration.service import SignUpData, confirm, sign_up
+
+from .conftest import csrf_from
+
+PASSWORD = "een lang genoeg wachtwoord"
+
+
+@pytest.fixture(autouse=True)
+def fresh_request_globals(request):
+    """conftest's app fixtures keep one app context open for the whole test, so Flask's `g` -
+    where Flask-Login caches the logged-in user and Flask-WTF the CSRF token - would outlive a
+    request and hide what a browser meets (e.g. a session that is gone). In production every
+    request has a `g` of its own: give each test request one too."""
+    names = [name for name in ("smtp_app", "app") if name in request.fixturenames]
+    if not names:
+        yield
+        return
+    app = request.getfixturevalue(names[0])
+
+    def clear(sender, **extra):
+        for name in list(vars(g)):
+            delattr(g, name)
+
+    request_started.connect(clear, app)
+    yield
+    request_started.disconnect(clear, app)
+
+
+def make_user(email: str, role: str = "organiser", password: str | None = PASSWORD, name: str = "") -> User:
+    user = User(email=email, role=role, name=name)
+    if password:
+        set_password(user, password)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def attendee(seminar, name: str, email: str, organisation: str = "Kinderopvang De Boomhut",
+             confirmed: bool = True, question: str = "") -> Registration:
+    reg = sign_up(seminar.id, SignUpData(name=name, email=email, organisation=organisation,
+                                         location_type="kdv", question=question))
+    return confirm(reg.id) if confirmed else reg
+
+
+def jobs(kind: str | None = None, state: str | None = None) -> list[Job]:
+    stmt = select(Job).order_by(Job.id)
+    if kind:
+        stmt = stmt.where(Job.kind == kind)
+    if state:
+        stmt = stmt.where(Job.state == state)
+    db.session.expire_all()
+    return list(db.session.scalars(stmt))
+
+
+class Staff:
+    """An organiser or host in the browser."""
+
+    def __init__(self, client, email: str, password: str = PASSWORD):
+        self.client = client
+        self.email = email
+        self.password = password
+
+    def login(self, password: str | None = None, next_url: str | None = None):
+        page = self.client.get("/manage/login")
+        assert page.status_code == 200, page.status_code
+        url = "/manage/login" + (f"?next={next_url}" if next_url else "")
+        return self.client.post(url, data={
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+            "email": self.email, "password": password or self.password,
+        })
+
+    def logged_in(self) -> "Staff":
+        response = self.login()
+        assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+        return self
+
+    def get(self, path: str, **kw):
+        return self.client.get(path, **kw)
+
+    def text(self, path: str) -> str:
+        response = self.client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        return response.get_data(as_text=True)
+
+    def submit(self, form_path: str, data: dict, action: str | None = None):
+        """Open the page with the form, then post it with the page's CSRF token."""
+        page = self.client.get(form_path)
+        assert page.status_code == 200, (form_path, page.status_code)
+        fields = dict(data, csrf_token=csrf_from(page.get_data(as_text=True)))
+        return self.client.post(action or form_path, data=fields)
+
+    def press(self, page_path: str, action: str, **extra):
+        """Press a button (a small POST form) found on a page."""
+        return self.submit(page_path, extra, action=action)
