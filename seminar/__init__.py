@@ -55,6 +55,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     compile_catalogues(Path(app.config["BABEL_TRANSLATION_DIRECTORIES"]))
 
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
                      compare_type=True, render_item=database.render_migration_item)

@@ -84,6 +84,15 @@ def load_config(instance: Path) -> dict:
         # Abuse protection.
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # Flask-Limiter limits: per client address, and per e-mail address for sign-ups.
+        "SIGNUP_RATE_LIMIT": env("SIGNUP_RATE_LIMIT") or "10 per minute;60 per hour",
+        "SIGNUP_ADDRESS_RATE_LIMIT": env("SIGNUP_ADDRESS_RATE_LIMIT") or "5 per hour",
+        "CONFIRM_RATE_LIMIT": env("CONFIRM_RATE_LIMIT") or "20 per minute;100 per hour",
+        "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour",
+        "LOGIN_ACCOUNT_RATE_LIMIT": env("LOGIN_ACCOUNT_RATE_LIMIT") or "30 per hour",
+        "PORTAL_SESSION_HOURS": env_int("PORTAL_SESSION_HOURS", 12),
+        # Behind N reverse proxies: trust their X-Forwarded-For/-Proto (client address for limits).
+        "TRUSTED_PROXIES": env_int("TRUSTED_PROXIES", 0),
         # Privacy-friendly captcha hook, off unless CAPTCHA_VERIFY_URL is set (seminar/captcha.py).
         "CAPTCHA_VERIFY_URL": env("CAPTCHA_VERIFY_URL") or None,
         "CAPTCHA_SECRET": env("CAPTCHA_SECRET") or None,

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from flask import g, request_started
 from sqlalchemy.engine import make_url
 
 from seminar import create_app
@@ -85,6 +86,27 @@ def app(db_url, tmp_path, app_config):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def fresh_request_globals(request):
+    """conftest's app fixtures keep one app context open for the whole test, so Flask's `g` -
+    where Flask-Login caches the logged-in user and Flask-WTF the CSRF token - would outlive a
+    request and hide what a browser meets (e.g. a session that is gone). In production every
+    request has a `g` of its own: give each test request one too."""
+    names = [name for name in ("smtp_app", "app") if name in request.fixturenames]
+    if not names:
+        yield
+        return
+    app = request.getfixturevalue(names[0])
+
+    def clear(sender, **extra):
+        for name in list(vars(g)):
+            delattr(g, name)
+
+    request_started.connect(clear, app)
+    yield
+    request_started.disconnect(clear, app)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 the test client as in a browser (forms with their CSRF token)."""
 from __future__ import annotations
 
-import pytest
-from flask import g, request_started
 from sqlalchemy import select
 
 from seminar.accounts import set_password
@@ -14,27 +12,6 @@ from seminar.registration.service import SignUpData, confirm, sign_up
 from .conftest import csrf_from
 
 PASSWORD = "een lang genoeg wachtwoord"
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_globals(request):
-    """conftest's app fixtures keep one app context open for the whole test, so Flask's `g` -
-    where Flask-Login caches the logged-in user and Flask-WTF the CSRF token - would outlive a
-    request and hide what a browser meets (e.g. a session that is gone). In production every
-    request has a `g` of its own: give each test request one too."""
-    names = [name for name in ("smtp_app", "app") if name in request.fixturenames]
-    if not names:
-        yield
-        return
-    app = request.getfixturevalue(names[0])
-
-    def clear(sender, **extra):
-        for name in list(vars(g)):
-            delattr(g, name)
-
-    request_started.connect(clear, app)
-    yield
-    request_started.disconnect(clear, app)
 
 
 def make_user(email: str, role: str = "organiser", password: str | None = PASSWORD, name: str = "") -> User:

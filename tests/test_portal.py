@@ -11,7 +11,6 @@ from seminar.models import Registration, Seminar
 
 from .conftest import csrf_from, future
 from .portal_helpers import PASSWORD, Staff, attendee, make_user
-from .portal_helpers import fresh_request_globals  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture

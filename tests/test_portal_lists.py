@@ -20,7 +20,6 @@ from seminar.timeutil import to_local
 
 from .conftest import future
 from .portal_helpers import PASSWORD, Staff, attendee, jobs, make_user
-from .portal_helpers import fresh_request_globals  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from seminar.timeutil import utcnow
 
 from .conftest import csrf_from, future, read_eml, text_of, work
 from .portal_helpers import PASSWORD, Staff, attendee, jobs, make_user
-from .portal_helpers import fresh_request_globals  # noqa: F401  (autouse fixture)
 
 HOST = "hanna@bmk.example"
 

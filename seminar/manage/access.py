@@ -28,7 +28,6 @@ from .passwords import fingerprint
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
 PUBLIC_ENDPOINTS = {"manage.login", "manage.forgot_password", "manage.reset_password"}
-DEFAULT_SESSION_HOURS = 12
 
 
 @bp.record_once
@@ -51,7 +50,7 @@ def require_login():
         return None
     if not current_user.is_authenticated:
         return redirect(url_for("manage.login", next=request.full_path.rstrip("?")))
-    hours = current_app.config.get("PORTAL_SESSION_HOURS", DEFAULT_SESSION_HOURS)
+    hours = current_app.config["PORTAL_SESSION_HOURS"]
     started = session.get("login_at", 0)
     expired = utcnow().timestamp() - started > timedelta(hours=hours).total_seconds()
     # A password change (e.g. after a reset) ends every other session of that account.

@@ -24,7 +24,7 @@ def _dummy_hash() -> str:
 
 
 def login_limit() -> str:
-    return current_app.config.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 def _posted_email() -> str:
@@ -33,7 +33,7 @@ def _posted_email() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(login_limit, methods=["POST"])
-@limiter.limit(lambda: current_app.config.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per hour"),
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
                key_func=_posted_email, methods=["POST"])
 def login():
     if current_user.is_authenticated and request.method == "GET":

@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import Job, JobState, Registration, Seminar, User
 from ..notify.mails import compose
 from ..programme.service import host_user
-from ..registration.service import _give_seat as give_seat  # one place that hands out a seat
+from ..registration.service import give_seat
 from ..timeutil import utcnow
 from . import mails as portal_mails  # noqa: F401  (the portal's composers, for previews)
 from .digests import schedule_digests

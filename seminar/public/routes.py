@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from .. import calendar, captcha
 from ..errors import render_error
-from ..extensions import db
+from ..extensions import db, limiter
 from ..programme.service import by_slug, upcoming
 from ..registration.forms import SignUpForm
 from ..registration.service import RegistrationClosed, SignUpData, closed_reason, sign_up
@@ -50,7 +50,16 @@ def closed_message(reason: str) -> str:
     }[reason]
 
 
+def _signup_address() -> str:
+    """Limit key per e-mail address typed (normalised), so one address can't be flooded with
+    confirmation mails from many client addresses."""
+    return "signup-address:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
 @bp.route("/seminars/<slug>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["SIGNUP_ADDRESS_RATE_LIMIT"], methods=["POST"],
+               key_func=_signup_address, exempt_when=lambda: not request.form.get("email"))
 def seminar_page(slug: str):
     seminar = _visible_seminar(slug)
     form = SignUpForm()

@@ -5,11 +5,12 @@ button; the POST does the work.
 """
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from ..errors import render_error
+from ..extensions import limiter
 from ..public.routes import closed_message
 from ..tokens import InvalidToken, load_token, make_token
 from . import service
@@ -31,6 +32,7 @@ def _registration(purpose: str, token: str):
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["CONFIRM_RATE_LIMIT"], methods=["POST"])
 def confirm(token: str):
     reg, error = _registration("confirm", token)
     if error:

@@ -114,7 +114,7 @@ def confirm(registration_id: int) -> Registration:
         if reason:
             raise RegistrationClosed(reason)
         if seminar.confirmed_count < seminar.capacity:
-            _give_seat(reg, now, mail="seat_confirmed")
+            give_seat(reg, now, mail="seat_confirmed")
         else:
             reg.status = S.WAITLISTED.value
             reg.waitlisted_at = now
@@ -122,7 +122,8 @@ def confirm(registration_id: int) -> Registration:
     return reg
 
 
-def _give_seat(reg: Registration, now: datetime, mail: str) -> None:
+def give_seat(reg: Registration, now: datetime, mail: str) -> None:
+    """Hand out a seat (the one place that does): call with the seminar locked."""
     reg.status = S.CONFIRMED.value
     reg.confirmed_at = now
     # The platform adds the attendee first; the seat mail follows once their join link exists.
@@ -169,7 +170,7 @@ def promote_waitlist(seminar: Seminar, now: datetime | None = None) -> list[Regi
         .limit(free)
     ))
     for reg in promoted:
-        _give_seat(reg, now, mail="promoted")
+        give_seat(reg, now, mail="promoted")
     return promoted
 
 
