@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
@@ -17,6 +18,9 @@ MESSAGES = {
     410: (_l("No longer available"), _l("This is no longer available.")),
     413: (_l("Too much data"), _l("What was sent is too large.")),
     429: (_l("Too many attempts"), _l("Please wait a moment and try again.")),
+    503: (_l("Temporarily unavailable"),
+          _l("The service is briefly unavailable. Please try again in a minute; nothing you "
+             "already confirmed is lost.")),
     500: (_l("Something went wrong on our side"),
           _l("Please try again later. Nothing you entered is lost if you received a mail from us.")),
 }
@@ -38,6 +42,19 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return render_error(exc.code or 500)
+
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(exc: DBAPIError):
+        # The database went away (restart, failover, lock timeout): nothing was stored half,
+        # because the transaction rolled back. Say so and let the person retry.
+        from .extensions import db
+
+        db.session.rollback()
+        if getattr(exc, "connection_invalidated", False) or exc.__class__.__name__ == "OperationalError":
+            app.logger.warning("database unavailable: %s", exc.__class__.__name__)
+            return render_error(503)
+        app.logger.exception("database error")
+        return render_error(500)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

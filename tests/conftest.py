@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,12 +35,9 @@ def _pg_admin_dsn() -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request, tmp_path):
-    """A database of its own for every test: a temp SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+@contextmanager
+def postgres_schema():
+    """A fresh schema on the test PostgreSQL server, dropped afterwards; yields its URL."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -49,6 +47,16 @@ def db_url(request, tmp_path):
     finally:
         with psycopg.connect(_pg_admin_dsn(), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """A database of its own for every test: a temp SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 def make_app(db_url: str, tmp_path: Path, **overrides):
