@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app wsgi
 
-.PHONY: run test bench translations extract-messages clean
+.PHONY: run test bench translations extract-messages clean chromium
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The browser tests (tests/browser) drive Debian's Chromium; browsers are never downloaded.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 translations: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d translations 2>&1 | grep -v "^compiling" || true
 
@@ -34,7 +38,7 @@ run: $(VENV)/.installed translations
 	LOAD_EXAMPLE_PROGRAMME=$${LOAD_EXAMPLE_PROGRAMME:-1} $(FLASK) seminar load-example
 	exec $(FLASK) serve
 
-test: $(VENV)/.installed-dev translations tests/js/node_modules/.installed
+test: $(VENV)/.installed-dev translations tests/js/node_modules/.installed chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
