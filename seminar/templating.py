@@ -16,6 +16,35 @@ STATUS_LABELS = {
 }
 
 
+JOB_LABELS = {
+    "mail.confirm_address": lazy_gettext("Mail: confirm your address"),
+    "mail.already_registered": lazy_gettext("Mail: already registered"),
+    "mail.seat_confirmed": lazy_gettext("Mail: seat confirmed, with invite"),
+    "mail.promoted": lazy_gettext("Mail: seat from the waitlist, with invite"),
+    "mail.waitlisted": lazy_gettext("Mail: on the waitlist"),
+    "mail.reminder": lazy_gettext("Mail: reminder"),
+    "mail.seminar_changed": lazy_gettext("Mail: seminar changed, calendar update"),
+    "mail.seminar_cancelled": lazy_gettext("Mail: seminar cancelled"),
+    "mail.registration_cancelled": lazy_gettext("Mail: registration cancelled"),
+    "mail.host_digest": lazy_gettext("Mail: attendee list for hosts"),
+    "mail.password_reset": lazy_gettext("Mail: portal password link"),
+    "video.create_meeting": lazy_gettext("Platform: create meeting"),
+    "video.update_meeting": lazy_gettext("Platform: update meeting"),
+    "video.delete_meeting": lazy_gettext("Platform: delete meeting"),
+    "video.add_attendee": lazy_gettext("Platform: add attendee"),
+    "video.remove_attendee": lazy_gettext("Platform: remove attendee"),
+    "video.forget_attendee": lazy_gettext("Platform: remove attendee data"),
+    "video.check_meeting": lazy_gettext("Platform: check meeting"),
+    "video.reconcile": lazy_gettext("Platform: reconcile attendees"),
+    "video.attendance": lazy_gettext("Platform: fetch attendance"),
+}
+
+
+def job_label(kind: str) -> str:
+    """What an outbox entry is, in words (the kind itself for anything unnamed)."""
+    return str(JOB_LABELS.get(kind, kind))
+
+
 def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
@@ -51,6 +80,7 @@ def init_app(app: Flask) -> None:
     from . import captcha
 
     app.jinja_env.globals.update(when=when, status_label=status_label, captcha_widget=captcha.widget)
+    app.jinja_env.filters["job_label"] = job_label
 
     @app.context_processor
     def globals_for_pages():

@@ -263,7 +263,7 @@ def test_outbox_shows_each_message_as_the_recipient_sees_it_and_resends(app, cli
     [job] = jobs("mail.confirm_address")
 
     listing = organiser.text("/manage/outbox")
-    assert "mail.confirm_address" in listing and "anouk@kdv.example" in listing
+    assert "Mail: bevestig je adres" in listing and "anouk@kdv.example" in listing
     # Not sent yet: composed now, as it would go out.
     page = organiser.text(f"/manage/outbox/{job.id}")
     assert "Nog niet verstuurd" in page and "Bevestig je aanmelding: " + seminar.title in page
@@ -293,7 +293,7 @@ def test_outbox_shows_each_message_as_the_recipient_sees_it_and_resends(app, cli
     again.state, again.attempts, again.last_error = "failed", 12, "SMTP 550: mailbox unavailable"
     db.session.commit()
     failed = organiser.text("/manage/outbox?state=failed")
-    assert "SMTP 550: mailbox unavailable" in failed and "mail.confirm_address" in failed
+    assert "SMTP 550: mailbox unavailable" in failed and "Mail: bevestig je adres" in failed
     organiser.press(f"/manage/outbox/{again.id}", f"/manage/outbox/{again.id}/resend")
     db.session.expire_all()
     retried = db.session.get(Job, again.id)
