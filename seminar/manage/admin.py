@@ -128,3 +128,39 @@ def registrations():
     query = request.args.get("q", "")[:200]
     return render_template("manage/registrations.html", query=query,
                            rows=service.search_registrations(query))
+
+
+# ---------------------------------------------------------------- one person's data (AVG)
+
+@bp.get("/privacy/export")
+@organiser_required
+def privacy_export():
+    """Everything stored about one address, as a JSON file (a subject access request)."""
+    import json
+
+    from .. import privacy
+
+    email = request.args.get("email", "").strip()[:254]
+    if not email:
+        abort(400)
+    body = json.dumps(privacy.export_person(email), indent=2, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": 'attachment; filename="gegevens.json"'})
+
+
+@bp.route("/privacy/erase", methods=["GET", "POST"])
+@organiser_required
+def privacy_erase():
+    """Erase one person's data now, after a confirmation page (a right-to-erasure request)."""
+    from .. import privacy
+
+    email = (request.values.get("email") or "").strip()[:254]
+    if not email:
+        abort(400)
+    regs = [r for r in privacy.registrations_of(email) if r.status != "purged"]
+    if request.method == "POST":
+        count = privacy.erase_person(email)
+        flash(_("The data of %(email)s has been erased (%(num)d registrations).", email=email, num=count),
+              "success")
+        return redirect(url_for("manage.registrations"), code=303)
+    return render_template("manage/erase.html", email=email, regs=regs)
