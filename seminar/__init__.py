@@ -79,12 +79,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .manage.routes import bp as manage_bp
     from .public.routes import bp as public_bp
     from .registration.routes import bp as registration_bp
+    from .webhooks.routes import bp as webhooks_bp
 
     templating.init_app(app)
     security.init_app(app)
     register_error_handlers(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(registration_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(manage_bp)
     register_cli(app)
     return app

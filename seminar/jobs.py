@@ -9,6 +9,7 @@ from .notify import delivery  # noqa: F401  (mail family)
 from .registration import service as registration_service
 from .timeutil import utcnow
 from .video import jobs as video_jobs  # noqa: F401  (video family)
+from .video import reconcile as video_reconcile
 
 
 def run_periodic(now: datetime | None = None) -> None:
@@ -16,3 +17,4 @@ def run_periodic(now: datetime | None = None) -> None:
     now = now or utcnow()
     registration_service.lapse_pending(now)
     privacy.purge_if_due(now)
+    video_reconcile.schedule_platform_checks(now)  # nightly reconcile, attendance

@@ -69,6 +69,9 @@ class Seminar(db.Model):
     ical_sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The platform's own meeting id when it is longer than meeting_id holds (Microsoft Graph ids
+    # run to ~150 characters); meeting_id then carries a short digest of it.
+    meeting_ref: Mapped[str | None] = mapped_column(Text)
 
     hosts: Mapped[list["User"]] = relationship(secondary=seminar_hosts, back_populates="hosted")
     registrations: Mapped[list["Registration"]] = relationship(
@@ -226,6 +229,43 @@ class Job(db.Model):
     message: Mapped[str | None] = mapped_column(Text)
 
     seminar: Mapped[Seminar | None] = relationship()
+    registration: Mapped[Registration | None] = relationship()
+
+
+class PlatformToken(db.Model):
+    """A video platform's OAuth access token, shared by every web and worker process.
+
+    One row per platform. The process that finds it missing or about to expire refreshes it with
+    the row locked, so one process at a time asks the platform for a new token.
+    """
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AttendanceEvent(db.Model):
+    """Someone joined or left a seminar's meeting, as the platform reported it (webhook or report).
+
+    Holds nothing personal itself: who it was is known only through the registration, so purging
+    a registration's personal data leaves counts without names.
+    """
+
+    __table_args__ = (Index("ix_attendance_event_seminar_at", "seminar_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seminar_id: Mapped[int] = mapped_column(ForeignKey("seminar.id", ondelete="CASCADE"))
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registration.id", ondelete="SET NULL"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # joined / left
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The platform's opaque participant id (pairs a join with its leave).
+    participant_id: Mapped[str | None] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook / report
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    seminar: Mapped[Seminar] = relationship()
     registration: Mapped[Registration | None] = relationship()
 
 

@@ -52,16 +52,19 @@ def test_confirmation_is_limited(client, make_seminar):
 
 def test_limits_are_shared_through_redis(db_url, tmp_path, make_seminar):
     """Two instances with RATELIMIT_STORAGE_URI=redis://… count together."""
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
     settings = dict(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
-                    RATELIMIT_KEY_PREFIX=prefix, SIGNUP_RATE_LIMIT="2 per minute")
+                    SIGNUP_RATE_LIMIT="2 per minute")
     seminar = make_seminar()
-    first, second = (make_app(db_url, tmp_path / name, **settings).test_client() for name in ("a", "b"))
-    try:
-        assert post_from(first, seminar, "a1@kdv.example", "192.0.2.7").status_code == 303
-        assert post_from(second, seminar, "a2@kdv.example", "192.0.2.7").status_code == 303
-        assert post_from(first, seminar, "a3@kdv.example", "192.0.2.7").status_code == 429
-    finally:
-        r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-        for key in r.scan_iter(f"{prefix}*"):
-            r.delete(key)
+    apps = [make_app(db_url, tmp_path / name, **settings) for name in ("a", "b")]
+    first, second = (a.test_client() for a in apps)
+    # A client address of this run only (2001:db8::/32 is for documentation), so counters left in
+    # the shared Redis by other runs cannot interfere.
+    ip = f"2001:db8::{uuid.uuid4().hex[:4]}"
+    tag = uuid.uuid4().hex[:6]
+    assert post_from(first, seminar, f"a1-{tag}@kdv.example", ip).status_code == 303
+    assert post_from(second, seminar, f"a2-{tag}@kdv.example", ip).status_code == 303
+    assert post_from(first, seminar, f"a3-{tag}@kdv.example", ip).status_code == 429
+    assert redis.Redis.from_url("redis://127.0.0.1:6379/0").keys(f"*{ip}*")  # counted in Redis
+    for other in apps:  # close their pooled connections now, not whenever they are collected
+        with other.app_context():
+            db.engine.dispose()

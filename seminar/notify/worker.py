@@ -135,12 +135,12 @@ class Outcome:
         delay = after if after is not None else backoff(job.attempts)
         log.warning("job %s (%s) attempt %s: %s; again in %.0f s", job.id, job.kind, job.attempts, error, delay)
         return self._close(job, state=JobState.PENDING.value, last_error=error[:2000],
-                           due_at=utcnow() + timedelta(seconds=delay))
+                           due_at=self.now + timedelta(seconds=delay))
 
     def defer(self, job: Job, reason: str, after: float) -> bool:
         # Waiting is not a failed attempt.
         return self._close(job, state=JobState.PENDING.value, last_error=reason,
-                           attempts=max(0, job.attempts - 1), due_at=utcnow() + timedelta(seconds=after))
+                           attempts=max(0, job.attempts - 1), due_at=self.now + timedelta(seconds=after))
 
     def release(self, jobs: Iterable[Job], reason: str, after: float) -> None:
         """Hand back jobs that were claimed but not tried (e.g. SMTP went away mid-batch)."""

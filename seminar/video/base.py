@@ -6,8 +6,10 @@ that went wrong at the platform; `temporary` says whether trying again later can
 """
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..models import Registration, Seminar
 
@@ -25,21 +27,52 @@ class AttendeeLink:
     registrant_id: str | None = None
 
 
+@dataclass
+class Registrant:
+    """Someone on the platform's own list of a meeting (for the nightly reconcile)."""
+
+    registrant_id: str
+    email: str
+    status: str  # approved / pending / denied
+
+
+@dataclass
+class Attendance:
+    """One join (and leave) as the platform's report tells it."""
+
+    participant_id: str | None
+    registrant_id: str | None
+    joined_at: datetime | None
+    left_at: datetime | None
+
+
 class PlatformError(Exception):
     def __init__(self, message: str, *, temporary: bool = True, retry_after: float | None = None,
-                 gone: bool = False):
+                 gone: bool = False, throttled: bool = False, slow_down: bool = False,
+                 only: frozenset[int] | None = None):
         super().__init__(message)
         self.temporary = temporary
         self.retry_after = retry_after
         self.gone = gone  # the meeting or registrant no longer exists at the platform
+        # We held back ourselves (the platform said no calls are left): the call was not made, so
+        # it is not a failed attempt.
+        self.throttled = throttled
+        # The platform as a whole asked us to slow down (a 429): other calls would hit it too.
+        self.slow_down = slow_down
+        # The problem concerns only these registrations (e.g. Zoom's daily limit for one
+        # address); the others in the same batch may be tried again at once.
+        self.only = only
 
 
 class VideoProvider(ABC):
     name: str = ""
-    # Whether each attendee gets a link of their own (Zoom, Jitsi with JWT) or the shared one.
+    # Whether each attendee gets a link of their own (Zoom, Jitsi) or the shared meeting link
+    # (Teams). The portal shows this to organisers.
     personal_links: bool = True
     # How many attendees one add call may carry.
     batch_size: int = 1
+    # Links carry the seminar's time (Jitsi JWTs expire): issue them again after a reschedule.
+    links_follow_schedule: bool = False
 
     def __init__(self, config):
         self.config = config
@@ -60,6 +93,42 @@ class VideoProvider(ABC):
     @abstractmethod
     def remove_attendee(self, seminar: Seminar, registration: Registration) -> None: ...
 
-    def attendance(self, seminar: Seminar) -> list[dict]:
-        """Who joined, when available from the platform: [{name, email, join_time, leave_time}]."""
+    def attendance(self, seminar: Seminar) -> list[Attendance]:
+        """Who joined and left, when the platform reports it."""
         return []
+
+    # -- reconciling with the platform (optional; the defaults suit a platform with no state)
+
+    def find_meeting(self, seminar: Seminar) -> Meeting | None:
+        """A meeting an earlier attempt created although its answer never reached us."""
+        return None
+
+    def meeting_matches(self, seminar: Seminar) -> bool:
+        """Whether the platform's meeting still has our details; PlatformError(gone) if deleted."""
+        return True
+
+    def registrants(self, seminar: Seminar) -> list[Registrant] | None:
+        """The platform's list of registrants, or None for a platform that keeps no list."""
+        return None
+
+    def cancel_registrants(self, seminar: Seminar, registrant_ids: list[str], *, deny: bool = False) -> None:
+        """Take people off the platform's list (deny: they were never ours)."""
+
+    def forget_registrant(self, seminar: Seminar, registrant_id: str) -> None:
+        """Remove what the platform keeps about one attendee (the privacy purge)."""
+
+    def close(self) -> None:
+        """Let go of connections (called when a batch of jobs is done)."""
+
+
+def platform_meeting_id(seminar: Seminar) -> str | None:
+    """The platform's own id of the seminar's meeting."""
+    return seminar.meeting_ref or seminar.meeting_id
+
+
+def stored_meeting_id(meeting_id: str) -> tuple[str, str | None]:
+    """(meeting_id, meeting_ref) as stored on the seminar: ids longer than the column get a short
+    digest in meeting_id and the full id in meeting_ref."""
+    if len(meeting_id) <= 64:
+        return meeting_id, None
+    return "sha256:" + hashlib.sha256(meeting_id.encode()).hexdigest()[:48], meeting_id

@@ -19,6 +19,15 @@ class JitsiProvider(VideoProvider):
     batch_size = 100
 
     @property
+    def signed(self) -> bool:
+        return bool(self.config.get("JITSI_APP_ID") and self.config.get("JITSI_APP_SECRET"))
+
+    @property
+    def links_follow_schedule(self) -> bool:
+        # A JWT is valid around the seminar's time: after a reschedule every link is signed anew.
+        return self.signed
+
+    @property
     def base_url(self) -> str:
         return self.config["JITSI_BASE_URL"]
 
@@ -43,9 +52,9 @@ class JitsiProvider(VideoProvider):
 
     def join_url(self, seminar: Seminar, registration: Registration) -> str:
         url = self.room_url(seminar)
-        app_id, secret = self.config.get("JITSI_APP_ID"), self.config.get("JITSI_APP_SECRET")
-        if not (app_id and secret):
+        if not self.signed:
             return url
+        app_id, secret = self.config["JITSI_APP_ID"], self.config["JITSI_APP_SECRET"]
         claims = {
             "iss": app_id,
             "aud": "jitsi",

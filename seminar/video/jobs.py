@@ -1,21 +1,56 @@
-"""The video family of jobs: meetings and attendees at the platform, run by the worker."""
+"""The video family of jobs: meetings and attendees at the platform, run by the worker.
+
+Handlers call the platform and write nothing themselves: what follows from an answer (a meeting
+id, a join link, the seat mail) goes in `Done.apply`, which runs in the transaction that records
+the job as done. Platform failures become retries (`PlatformError.temporary`) or failures, and
+the seminar is flagged for organisers (`Seminar.platform_error`) until the next success.
+"""
 from __future__ import annotations
 
 import logging
+import random
 from collections import defaultdict
 
-from ..database import write_transaction
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..database import lock, write_transaction
 from ..extensions import db
-from ..models import Job, Seminar
-from ..notify.outbox import enqueue_mail
-from ..notify.worker import Done, Fail, Outcome, Retry, handler
+from ..models import Job, JobState, Registration, Seminar
+from ..notify.outbox import attendees, enqueue, enqueue_mail
+from ..notify.worker import Defer, Done, Fail, Outcome, Retry, handler
+from ..timeutil import utcnow
 from . import get_provider
-from .base import PlatformError, VideoProvider
+from .base import AttendeeLink, PlatformError, VideoProvider, stored_meeting_id
 
 log = logging.getLogger("seminar.video")
 
 
-def _note_platform_problem(seminar_id: int, message: str | None) -> None:
+class Providers:
+    """One provider per platform for a whole batch of jobs: one HTTP session, one token read."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, VideoProvider] = {}
+
+    def get(self, name: str | None = None) -> VideoProvider:
+        name = (name or current_app.config["VIDEO_PROVIDER"]).lower()
+        if name not in self._made:
+            try:
+                self._made[name] = get_provider(name)
+            except ValueError as exc:  # a setting to fix: flag it, try again later
+                raise PlatformError(str(exc), retry_after=600) from exc
+        return self._made[name]
+
+    def for_seminar(self, seminar: Seminar) -> VideoProvider:
+        # A seminar stays with the platform its meeting was created at, even if the setting changes.
+        return self.get(seminar.video_provider)
+
+    def close(self) -> None:
+        for provider in self._made.values():
+            provider.close()
+
+
+def note_platform_problem(seminar_id: int, message: str | None) -> None:
     """Flag (or clear) a platform problem on the seminar for organisers, in its own transaction."""
     seminar = db.session.get(Seminar, seminar_id)
     if seminar is None or seminar.platform_error == message:
@@ -24,63 +59,130 @@ def _note_platform_problem(seminar_id: int, message: str | None) -> None:
         db.session.get(Seminar, seminar_id).platform_error = message
 
 
-def _translate(exc: PlatformError) -> Exception:
+def delay_for(exc: PlatformError) -> float | None:
+    """The platform's wish plus a little jitter, so many jobs do not all come back at once."""
+    if exc.retry_after is None:
+        return None  # the worker's exponential backoff (with jitter)
+    return exc.retry_after + random.uniform(0, min(60.0, max(1.0, exc.retry_after * 0.1)))
+
+
+def translate(exc: PlatformError) -> Exception:
+    if exc.throttled:
+        return Defer(f"platform: {exc}", after=delay_for(exc) or 1.0)
     if exc.temporary:
-        return Retry(f"platform: {exc}", after=exc.retry_after)
+        # After a 429 the rest of the batch would only hit the same limit: hand it back.
+        return Retry(f"platform: {exc}", after=delay_for(exc), release_rest=exc.slow_down)
     return Fail(f"platform: {exc}")
 
 
-def _provider_for(seminar: Seminar) -> VideoProvider:
-    # A seminar stays with the platform its meeting was created at, even if the setting changes.
-    return get_provider(seminar.video_provider)
+# ---------------------------------------------------------------- meetings
 
-
-def create_meeting(job: Job) -> Done | str:
+def create_meeting(job: Job, providers: Providers) -> Done | str:
     seminar = job.seminar
     if seminar.is_cancelled:
         return "not created: seminar cancelled"
     if seminar.meeting_id:
         return "meeting exists"
-    provider = get_provider()
-    meeting = provider.create_meeting(seminar)
+    provider = providers.get()
+    # An earlier attempt may have created the meeting although its answer never reached us.
+    meeting = provider.find_meeting(seminar) if job.attempts > 1 else None
+    meeting = meeting or provider.create_meeting(seminar)
+    meeting_id, meeting_ref = stored_meeting_id(meeting.meeting_id)
+    seminar_id = seminar.id
 
     def store() -> None:
-        seminar.video_provider = provider.name
-        seminar.meeting_id = meeting.meeting_id
-        seminar.meeting_join_url = meeting.join_url
-        seminar.meeting_host_url = meeting.host_url
-        seminar.platform_error = None
+        current = lock(Seminar, seminar_id)
+        current.video_provider = provider.name
+        current.meeting_id, current.meeting_ref = meeting_id, meeting_ref
+        current.meeting_join_url = meeting.join_url
+        current.meeting_host_url = meeting.host_url
+        current.platform_error = None
+        if current.is_cancelled:
+            # Cancelled while we were creating it: the delete that ran found nothing to delete.
+            enqueue("video.delete_meeting", seminar=current, key=f"delete-meeting:{seminar_id}:{meeting_id}")
+            return
+        # Attendees waiting for the meeting go now.
+        db.session.execute(
+            update(Job).where(Job.seminar_id == seminar_id, Job.kind == "video.add_attendee",
+                              Job.state == JobState.PENDING.value, Job.due_at > utcnow())
+            .values(due_at=utcnow()).execution_options(synchronize_session=False))
 
     return Done(apply=store)
 
 
-def update_meeting(job: Job) -> str | None:
+def update_meeting(job: Job, providers: Providers) -> Done | str | None:
     seminar = job.seminar
     if not seminar.meeting_id:
         return "no meeting yet: it is created with the current details"
-    _provider_for(seminar).update_meeting(seminar)
+    if seminar.is_cancelled:
+        return "seminar cancelled"
+    provider = providers.for_seminar(seminar)
+    seminar_id, meeting_id = seminar.id, seminar.meeting_id
+    try:
+        provider.update_meeting(seminar)
+    except PlatformError as exc:
+        if exc.gone:
+            return Done(note="meeting was gone at the platform: made anew",
+                        apply=lambda: recreate_meeting(seminar_id, meeting_id))
+        raise
+    if provider.links_follow_schedule:
+        holders = [reg for reg in attendees(seminar) if reg.join_url]
+        links = provider.add_attendees(seminar, holders)
+        return Done(apply=lambda: _store_links(links))
     return None
 
 
-def delete_meeting(job: Job) -> str | None:
+def delete_meeting(job: Job, providers: Providers) -> str | None:
     seminar = job.seminar
     if not seminar.meeting_id:
         return "no meeting to delete"
     try:
-        _provider_for(seminar).delete_meeting(seminar)
+        providers.for_seminar(seminar).delete_meeting(seminar)
     except PlatformError as exc:
         if not exc.gone:
             raise
+        return "meeting was already gone at the platform"
     return None
 
 
-def remove_attendee(job: Job) -> Done | str:
+def recreate_meeting(seminar_id: int, old_meeting_id: str | None) -> None:
+    """The platform's meeting was deleted behind our back: make a new one and add everyone again.
+
+    Call inside a write transaction. Mailed join links keep working: they lead through our site
+    to whatever link the attendee has, so nobody needs a new mail.
+    """
+    seminar = lock(Seminar, seminar_id)
+    if seminar.meeting_id != old_meeting_id or seminar.is_cancelled:
+        return  # already handled, or nothing to make
+    log.warning("seminar %s: meeting %s was deleted at the platform; making a new one",
+                seminar_id, old_meeting_id)
+    seminar.meeting_id = seminar.meeting_ref = None
+    seminar.meeting_join_url = seminar.meeting_host_url = None
+    seminar.platform_error = ("The meeting was deleted at the video platform outside this service; "
+                              "a new one is being made and every attendee added again.")
+    enqueue("video.create_meeting", seminar=seminar, key=f"create-meeting:{seminar_id}:after:{old_meeting_id}")
+    for reg in attendees(seminar):
+        reg.join_url = None
+        reg.platform_registrant_id = None
+        enqueue("video.add_attendee", registration=reg, key=f"add:{reg.id}:after:{old_meeting_id}",
+                payload={"mail": "seat_confirmed"})
+
+
+# ---------------------------------------------------------------- attendees
+
+def remove_attendee(job: Job, providers: Providers) -> Done | str:
     reg, seminar = job.registration, job.seminar
     if reg is None or not seminar.meeting_id:
         return "nothing to remove"
     if reg.platform_registrant_id or reg.join_url:
+        provider = providers.for_seminar(seminar)
         try:
-            _provider_for(seminar).remove_attendee(seminar, reg)
+            if reg.status == "purged" and reg.platform_registrant_id:
+                # The privacy purge: a cancelled registrant keeps name and address at the
+                # platform, so the record itself goes.
+                provider.forget_registrant(seminar, reg.platform_registrant_id)
+            else:
+                provider.remove_attendee(seminar, reg)
         except PlatformError as exc:
             if not exc.gone:
                 raise
@@ -91,23 +193,7 @@ def remove_attendee(job: Job) -> Done | str:
     return Done(apply=forget_link)
 
 
-SINGLE = {
-    "video.create_meeting": create_meeting,
-    "video.update_meeting": update_meeting,
-    "video.delete_meeting": delete_meeting,
-    "video.remove_attendee": remove_attendee,
-}
-
-
-def _run_single(job: Job) -> Done | str | None:
-    try:
-        return SINGLE[job.kind](job)
-    except PlatformError as exc:
-        _note_platform_problem(job.seminar_id, str(exc))
-        raise _translate(exc) from exc
-
-
-def add_attendees(jobs: list[Job], outcome: Outcome) -> None:
+def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> None:
     """Add confirmed attendees in batches as large as the platform allows, then queue each one's
     seat mail in the same transaction that stores their link."""
     seminar = jobs[0].seminar
@@ -123,54 +209,137 @@ def add_attendees(jobs: list[Job], outcome: Outcome) -> None:
     if not waiting:
         return
     if not seminar.meeting_id:
-        outcome.release(waiting, "waiting for the meeting to be created", 5.0)
+        # Soon when its creation is queued; else (it gave up) a new try comes with the nightly
+        # pass, and a meeting once made brings these forward (see create_meeting).
+        creating = db.session.scalar(select(Job.id).where(
+            Job.seminar_id == seminar.id, Job.kind == "video.create_meeting",
+            Job.state.in_((JobState.PENDING.value, JobState.CLAIMED.value))).limit(1))
+        outcome.release(waiting, "waiting for the meeting to be created", 5.0 if creating else 3600.0)
         return
-    provider = _provider_for(seminar)
+    seminar_id, meeting_id = seminar.id, seminar.meeting_id
+    provider = providers.for_seminar(seminar)
+    succeeded = False
     for start in range(0, len(waiting), provider.batch_size):
         batch = waiting[start:start + provider.batch_size]
         try:
             links = provider.add_attendees(seminar, [job.registration for job in batch])
         except PlatformError as exc:
-            _note_platform_problem(seminar.id, str(exc))
+            if exc.gone:
+                # The meeting was deleted at the platform: a new one is made, and everyone
+                # confirmed (these people too) is added to it by jobs of their own.
+                for job in waiting[start:]:
+                    outcome.done(job, Done(note="meeting was gone at the platform: made anew",
+                                           apply=lambda: recreate_meeting(seminar_id, meeting_id)))
+                return
+            if not exc.throttled:
+                note_platform_problem(seminar_id, str(exc))
+            if exc.only:
+                # One address hit a limit of its own: it waits, the others go again at once.
+                for job in batch:
+                    if job.registration_id in exc.only:
+                        outcome.retry(job, f"platform: {exc}", delay_for(exc))
+                    else:
+                        outcome.release([job], f"not added: {exc}", 0.0)
+                continue
+            if exc.throttled:
+                outcome.release(waiting[start:], f"not tried: {exc}", delay_for(exc) or 1.0)
+                return
             for job in batch:
                 if exc.temporary:
-                    outcome.retry(job, f"platform: {exc}", exc.retry_after)
+                    outcome.retry(job, f"platform: {exc}", delay_for(exc))
                 else:
                     outcome.failed(job, f"platform: {exc}")
             if exc.temporary:  # the platform asked us to slow down or is down: stop for now
-                outcome.release(waiting[start + len(batch):], f"not tried: {exc}", exc.retry_after or 30.0)
+                outcome.release(waiting[start + len(batch):], f"not tried: {exc}", delay_for(exc) or 30.0)
                 return
             continue
+        succeeded = True
         for job in batch:
             link = links.get(job.registration_id)
             if link is None:
                 outcome.retry(job, "platform returned no link for this attendee")
                 continue
             outcome.done(job, Done(apply=lambda job=job, link=link: _store_link(job, link)))
-    if seminar.platform_error:
-        _note_platform_problem(seminar.id, None)
+    if succeeded:
+        seminar = db.session.get(Seminar, seminar_id)
+        if seminar.platform_error and seminar.meeting_id:
+            note_platform_problem(seminar_id, None)
 
 
-def _store_link(job: Job, link) -> None:
-    job.registration.join_url = link.join_url
-    job.registration.platform_registrant_id = link.registrant_id
+def _store_link(job: Job, link: AttendeeLink) -> None:
+    reg = lock(Registration, job.registration_id)  # a cancellation at this moment is seen
+    reg.join_url = link.join_url
+    reg.platform_registrant_id = link.registrant_id
+    if reg.status != "confirmed":
+        # Cancelled while we were adding them: take them off the platform's list again.
+        enqueue("video.remove_attendee", registration=reg,
+                key=f"remove:{reg.id}:{link.registrant_id or 'link'}")
+        return
     _queue_seat_mail(job)
 
 
+def _store_links(links: dict[int, AttendeeLink]) -> None:
+    for reg_id, link in links.items():
+        reg = db.session.get(Registration, reg_id)
+        if reg is not None and reg.status == "confirmed":
+            reg.join_url = link.join_url
+            reg.platform_registrant_id = link.registrant_id or reg.platform_registrant_id
+
+
 def _queue_seat_mail(job: Job) -> None:
+    reg = db.session.get(Registration, job.registration_id)
     kind = job.payload.get("mail", "seat_confirmed")
-    enqueue_mail(kind, job.registration, key=f"seat-mail:{job.registration_id}", invite="REQUEST")
+    enqueue_mail(kind, reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
+
+
+def pending_adds(seminar_id: int) -> set[int]:
+    """Registrations whose add job is still queued or running."""
+    return set(db.session.scalars(select(Job.registration_id).where(
+        Job.seminar_id == seminar_id, Job.kind == "video.add_attendee",
+        Job.state.in_((JobState.PENDING.value, JobState.CLAIMED.value)))))
+
+
+# ---------------------------------------------------------------- the handler
+
+def _single(kind: str):
+    from . import reconcile
+
+    return {
+        "video.create_meeting": create_meeting,
+        "video.update_meeting": update_meeting,
+        "video.delete_meeting": delete_meeting,
+        "video.remove_attendee": remove_attendee,
+        "video.reconcile": reconcile.reconcile,
+        "video.check_meeting": reconcile.check_meeting,
+        "video.attendance": reconcile.fetch_attendance,
+    }.get(kind)
 
 
 @handler("video")
 def run_video_jobs(jobs: list[Job], outcome: Outcome) -> None:
-    adds: dict[int, list[Job]] = defaultdict(list)
-    others = []
-    for job in jobs:
-        if job.kind == "video.add_attendee":
-            adds[job.seminar_id].append(job)
-        else:
-            others.append(job)
-    outcome.run_each(others, _run_single)
-    for seminar_jobs in adds.values():
-        add_attendees(seminar_jobs, outcome)
+    providers = Providers()
+    try:
+        adds: dict[int, list[Job]] = defaultdict(list)
+        others = []
+        for job in jobs:
+            if job.kind == "video.add_attendee":
+                adds[job.seminar_id].append(job)
+            else:
+                others.append(job)
+
+        def run(job: Job):
+            run_one = _single(job.kind)
+            if run_one is None:
+                raise Fail(f"no handler for job kind {job.kind}")
+            try:
+                return run_one(job, providers)
+            except PlatformError as exc:
+                if not exc.throttled:
+                    note_platform_problem(job.seminar_id, str(exc))
+                raise translate(exc) from exc
+
+        outcome.run_each(others, run)
+        for seminar_jobs in adds.values():
+            add_attendees(seminar_jobs, outcome, providers)
+    finally:
+        providers.close()

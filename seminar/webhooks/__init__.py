@@ -1,0 +1,1 @@
+"""Event notifications from video platforms (Zoom)."""
