@@ -14,29 +14,13 @@ from seminar.extensions import db
 from seminar.models import AttendanceEvent, Job, Registration, Seminar
 from seminar.programme.service import cancel_seminar, update_seminar
 from seminar.video.zoom import zulu
-from tests.standins.zoom import ZoomStandIn
 
 from .conftest import future, work
+from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
 from .video_kit import (ZOOM_SECRET, confirm_many, enable_logs, fresh, jobs, join_target,
                         sign_up_through_site, zoom_config)
 
 
-@pytest.fixture
-def zoom():
-    with ZoomStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def app_config(zoom):
-    return zoom_config(zoom)
-
-
-@pytest.fixture(autouse=True)
-def zoom_stays_clean(zoom):
-    enable_logs()
-    yield
-    zoom.assert_clean()
 
 
 def sign(body: bytes, timestamp: str, secret: str = ZOOM_SECRET) -> str:

@@ -17,30 +17,13 @@ from seminar.timeutil import utcnow
 from seminar.video import get_provider, http
 from seminar.video.http import shared_token
 from seminar.video.zoom import zulu
-from tests.standins.zoom import ZoomStandIn
 
 from .conftest import future, links_in, make_app, work
+from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
 from .video_kit import (confirm_many, enable_logs, fresh, jobs, join_target, later, mails_to, registrations,
                         seat_mails, sign_up_through_site, zoom_config)
 
 
-@pytest.fixture
-def zoom():
-    with ZoomStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def app_config(zoom):
-    return zoom_config(zoom)
-
-
-@pytest.fixture(autouse=True)
-def zoom_stays_clean(zoom):
-    """Every request we made, and every answer the stand-in gave, matched Zoom's API document."""
-    enable_logs()
-    yield
-    zoom.assert_clean()
 
 
 def meeting_id(seminar) -> int:

@@ -10,7 +10,10 @@ from seminar.models import Job, Registration, Seminar
 from seminar.registration.service import SignUpData, confirm, sign_up
 from seminar.timeutil import utcnow
 
+import pytest
+
 from .conftest import Person, links_in, read_eml, work
+from .standins.zoom import ZoomStandIn
 
 ZOOM_SECRET = "webhook-secret-token"
 
@@ -96,3 +99,23 @@ def enable_logs() -> None:
     for name in ("seminar", "seminar.webhooks", "seminar.video", "seminar.video.zoom",
                  "seminar.video.teams", "seminar.worker"):
         logging.getLogger(name).disabled = False
+
+
+# Fixtures for a module that runs the service against the Zoom stand-in: import all three.
+@pytest.fixture
+def zoom():
+    with ZoomStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def app_config(zoom):
+    return zoom_config(zoom)
+
+
+@pytest.fixture(autouse=True)
+def zoom_stays_clean(zoom):
+    """Every request we made, and every answer the stand-in gave, matched Zoom's API document."""
+    enable_logs()
+    yield
+    zoom.assert_clean()
