@@ -17,6 +17,10 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed-dev
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
 tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -40,6 +44,11 @@ run: $(VENV)/.installed translations
 
 test: $(VENV)/.installed-dev translations tests/js/node_modules/.installed chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The service against its floors, side by side (docs/BENCHMARKS.md); not part of `make test`.
+# BENCH_ARGS=--quick for a short run that writes no doc; `.venv/bin/python -m bench --help`.
+bench: $(VENV)/.installed-bench translations
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache

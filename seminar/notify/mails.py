@@ -270,7 +270,12 @@ def _render(composed: Composed, lang: str) -> None:
     )
 
 
-def build_message(composed: Composed, to_name: str, to_address: str, job_id: int) -> EmailMessage:
+def new_message_id(job_id: int) -> str:
+    return make_msgid(idstring=f"job{job_id}", domain=calendar.sender_domain())
+
+
+def build_message(composed: Composed, to_name: str, to_address: str, job_id: int, *,
+                  date: str | None = None, message_id: str | None = None) -> EmailMessage:
     config = current_app.config
     sender_name, sender_address = parseaddr(config["MAIL_DEFAULT_SENDER"])
     msg = EmailMessage()
@@ -278,8 +283,8 @@ def build_message(composed: Composed, to_name: str, to_address: str, job_id: int
     msg["From"] = formataddr((sender_name, sender_address))
     msg["To"] = formataddr((to_name, to_address))
     msg["Reply-To"] = config.get("MAIL_REPLY_TO") or sender_address
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(idstring=f"job{job_id}", domain=calendar.sender_domain())
+    msg["Date"] = date or formatdate(localtime=False)
+    msg["Message-ID"] = message_id or new_message_id(job_id)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     text, html = composed.rendered

@@ -3,11 +3,32 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Job, JobState, Registration, RegistrationStatus, Seminar
 from ..timeutil import utcnow
+
+# Keyed jobs added in the session's current transaction and not flushed yet, by key. Looking a key
+# up then needs no flush first: a change that queues hundreds of intents (a seminar moved) sends
+# its inserts to the database together at commit instead of one flush per intent.
+_UNFLUSHED = "seminar.outbox.unflushed_keys"
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_transaction_end")
+def _forget_unflushed(session, *args) -> None:
+    session.info.pop(_UNFLUSHED, None)
+
+
+def queued(key: str) -> Job | None:
+    """The job queued under `key` (in the database, or added in this transaction), if any."""
+    unflushed = db.session.info.get(_UNFLUSHED)
+    if unflushed and key in unflushed:
+        return unflushed[key]
+    with db.session.no_autoflush:
+        return db.session.scalar(select(Job).where(Job.key == key))
 
 
 def enqueue(
@@ -18,10 +39,12 @@ def enqueue(
     key: str | None = None,
     due_at: datetime | None = None,
     payload: dict | None = None,
+    new_key: bool = False,
 ) -> Job:
-    """Queue one intent. With a key, the same intent is queued once, however often it is asked."""
-    if key is not None:
-        existing = db.session.scalar(select(Job).where(Job.key == key))
+    """Queue one intent. With a key, the same intent is queued once, however often it is asked
+    (`new_key=True`: the caller has made sure nothing is queued under it yet)."""
+    if key is not None and not new_key:
+        existing = queued(key)
         if existing is not None:
             return existing
     if registration is not None and seminar is None:
@@ -36,21 +59,27 @@ def enqueue(
         state=JobState.PENDING.value,
     )
     db.session.add(job)
+    if key is not None:
+        db.session.info.setdefault(_UNFLUSHED, {})[key] = job
     return job
 
 
 def enqueue_mail(kind: str, registration: Registration, *, key: str | None = None,
-                 due_at: datetime | None = None, invite: str | None = None, **payload) -> Job:
+                 due_at: datetime | None = None, invite: str | None = None, new_key: bool = False,
+                 **payload) -> Job:
     """Queue a mail to an attendee. With `invite` (REQUEST or CANCEL) the mail carries a calendar
-    invite; its SEQUENCE is fixed now, so every invite sent has a higher one than the last."""
-    if key is not None:
-        existing = db.session.scalar(select(Job).where(Job.key == key))
+    invite; its SEQUENCE is fixed now, so every invite sent has a higher one than the last.
+    `new_key=True`: the caller knows nothing can have been queued under this key yet (it names a
+    registration made in this very transaction), so it is not looked up first."""
+    if key is not None and not new_key:
+        existing = queued(key)
         if existing is not None:
             return existing
     if invite:
         payload.update(method=invite, sequence=registration.ical_sequence)
         registration.ical_sequence += 1
-    return enqueue(f"mail.{kind}", registration=registration, key=key, due_at=due_at, payload=payload)
+    return enqueue(f"mail.{kind}", registration=registration, key=key, due_at=due_at, payload=payload,
+                   new_key=True)
 
 
 def schedule_reminders(registration: Registration, now: datetime | None = None) -> None:

@@ -38,9 +38,15 @@ class FileTransport:
         return None
 
     def send(self, msg: EmailMessage, job_id: int) -> None:
+        self._write(bytes(msg), job_id)
+
+    def send_bytes(self, data: bytes, recipient: str, job_id: int) -> None:
+        self._write(data.replace(b"\r\n", b"\n"), job_id)
+
+    def _write(self, data: bytes, job_id: int) -> None:
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{job_id:06d}.eml"
         tmp = self.directory / f".{name}.tmp"
-        tmp.write_bytes(bytes(msg))
+        tmp.write_bytes(data)
         os.replace(tmp, self.directory / name)  # appears whole or not at all
 
 
@@ -75,11 +81,19 @@ class SmtpTransport:
         self._context = self._connection = None
 
     def send(self, msg: EmailMessage, job_id: int) -> None:
-        connection = self._open()
         sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
         recipient = parseaddr(msg["To"])[1]
+        self._deliver(lambda host: host.send_message(msg, from_addr=sender, to_addrs=[recipient]))
+
+    def send_bytes(self, data: bytes, recipient: str, job_id: int) -> None:
+        """A message flattened already (CRLF line ends, ASCII): what send_message would send."""
+        sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+        self._deliver(lambda host: host.sendmail(sender, [recipient], data))
+
+    def _deliver(self, call) -> None:
+        connection = self._open()
         try:
-            connection.host.send_message(msg, from_addr=sender, to_addrs=[recipient])
+            call(connection.host)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise _classify(code, text) from exc

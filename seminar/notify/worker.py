@@ -19,11 +19,11 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, inspect, or_, select, update
 
 from ..database import write_transaction
 from ..extensions import db
@@ -88,17 +88,61 @@ def backoff(attempts: int, base: float = 30.0, cap: float = 3600.0) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
+class Pauses:
+    """Work handed back untried because the other side asked us to wait (a platform's 429 with
+    Retry-After, an SMTP server gone away): until then this worker claims no more jobs of that
+    kind for that seminar, instead of trying them in the next batch only to be told the same.
+    Kept in the worker's memory; `worker --once` keeps none."""
+
+    def __init__(self) -> None:
+        self._until: dict[tuple[str, int | None], datetime] = {}
+
+    def add(self, kind: str, seminar_id: int | None, until: datetime) -> None:
+        key = (kind, seminar_id)
+        if key not in self._until or self._until[key] < until:
+            self._until[key] = until
+
+    def active(self, now: datetime | None = None) -> list[tuple[str, int | None]]:
+        now = now or utcnow()
+        for key in [k for k, until in self._until.items() if until <= now]:
+            del self._until[key]
+        return list(self._until)
+
+    def next_end(self) -> datetime | None:
+        return min(self._until.values(), default=None)
+
+    @staticmethod
+    def exclude(paused: list[tuple[str, int | None]]):
+        """A condition leaving out the paused (kind, seminar) pairs."""
+        condition = None
+        for kind, seminar_id in paused:
+            same = (Job.kind == kind) & (func.coalesce(Job.seminar_id, -1) == (-1 if seminar_id is None else seminar_id))
+            condition = ~same if condition is None else condition & ~same
+        return condition
+
+
 class Outcome:
     """Records what happened to each claimed job, committing each outcome on its own."""
 
-    def __init__(self, worker_id: str, now: datetime):
+    def __init__(self, worker_id: str, now: datetime, pauses: Pauses | None = None,
+                 subjects: dict[int, tuple[str, int | None]] | None = None):
         self.worker_id = worker_id
         self.now = now
+        self.pauses = pauses
+        self.subjects = subjects or {}  # id(job) -> (kind, seminar_id), read when claimed
+        self.asked: dict[tuple[str, int | None], datetime] = {}  # pauses asked for in this batch
+
+    @staticmethod
+    def job_id(job: Job) -> int:
+        """The job's id without reading the row again (every outcome's commit expires what the
+        session holds, and a batch's jobs are all in it)."""
+        identity = inspect(job).identity
+        return identity[0] if identity else job.id
 
     def _close(self, job: Job, apply: Callable[[], None] | None = None, **values) -> bool:
         # Anything read so far is let go; the outcome is written in a transaction of its own that
         # starts as a writer (see database.write_transaction).
-        job_id = job.id
+        job_id = self.job_id(job)
         db.session.rollback()
         try:
             with write_transaction():
@@ -132,6 +176,8 @@ class Outcome:
     def retry(self, job: Job, error: str, after: float | None = None) -> bool:
         if job.attempts >= current_app.config["WORKER_MAX_ATTEMPTS"]:
             return self.failed(job, f"gave up after {job.attempts} attempts: {error}")
+        if after is not None:  # the other side's wish (Retry-After), not our own backoff
+            self._pause(job, after)
         delay = after if after is not None else backoff(job.attempts)
         log.warning("job %s (%s) attempt %s: %s; again in %.0f s", job.id, job.kind, job.attempts, error, delay)
         return self._close(job, state=JobState.PENDING.value, last_error=error[:2000],
@@ -139,6 +185,7 @@ class Outcome:
 
     def defer(self, job: Job, reason: str, after: float) -> bool:
         # Waiting is not a failed attempt.
+        self._pause(job, after)
         return self._close(job, state=JobState.PENDING.value, last_error=reason,
                            attempts=max(0, job.attempts - 1), due_at=self.now + timedelta(seconds=after))
 
@@ -146,6 +193,18 @@ class Outcome:
         """Hand back jobs that were claimed but not tried (e.g. SMTP went away mid-batch)."""
         for job in jobs:
             self.defer(job, reason, after)
+
+    def _pause(self, job: Job, after: float) -> None:
+        """The other side asked us to wait `after` seconds (each job's wait carries its own
+        jitter): no more of this kind for this seminar until the first of them is due again."""
+        if self.pauses is None or after <= 0 or id(job) not in self.subjects:
+            return
+        key, until = self.subjects[id(job)], utcnow() + timedelta(seconds=after)
+        self.asked[key] = min(until, self.asked.get(key, until))
+
+    def apply_pauses(self) -> None:
+        for (kind, seminar_id), until in self.asked.items():
+            self.pauses.add(kind, seminar_id, until)
 
     def run_each(self, jobs: list[Job], run: Callable[[Job], "Done | str | None"]) -> None:
         """Run jobs one by one with the usual outcomes; `run` returns a Done or an optional note."""
@@ -172,8 +231,10 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def claim(worker_id: str, now: datetime | None = None, limit: int | None = None) -> list[Job]:
-    """Claim up to `limit` due jobs (pending and due, or claimed with an expired lease)."""
+def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
+          paused: list[tuple[str, int | None]] | None = None) -> list[Job]:
+    """Claim up to `limit` due jobs (pending and due, or claimed with an expired lease), leaving
+    out the `paused` (kind, seminar) pairs."""
     now = now or utcnow()
     limit = limit or current_app.config["WORKER_BATCH_SIZE"]
     lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
@@ -181,6 +242,8 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None)
         (Job.state == JobState.PENDING.value) & (Job.due_at <= now),
         (Job.state == JobState.CLAIMED.value) & (Job.lease_until < now),
     )
+    if paused:
+        due = due & Pauses.exclude(paused)
     candidates = (
         select(Job.id).where(due).order_by(Job.due_at, Job.id).limit(limit)
         .with_for_update(skip_locked=True)
@@ -200,16 +263,17 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None)
     ))
 
 
-def run_batch(worker_id: str | None = None, now: datetime | None = None) -> int:
+def run_batch(worker_id: str | None = None, now: datetime | None = None, pauses: Pauses | None = None) -> int:
     """Claim one batch of due jobs and run it. Returns how many jobs were claimed."""
     from .. import jobs  # noqa: F401  (registers every handler family)
 
     worker_id = worker_id or new_worker_id()
-    claimed = claim(worker_id, now)
+    claimed = claim(worker_id, now, paused=pauses.active(now) if pauses is not None else None)
     by_family: dict[str, list[Job]] = defaultdict(list)
     for job in claimed:
         by_family[job.kind.partition(".")[0]].append(job)
-    outcome = Outcome(worker_id, now or utcnow())
+    subjects = {id(job): (job.kind, job.seminar_id) for job in claimed} if pauses is not None else None
+    outcome = Outcome(worker_id, now or utcnow(), pauses, subjects)
     for family, family_jobs in by_family.items():
         run = HANDLERS.get(family)
         if run is None:
@@ -217,6 +281,8 @@ def run_batch(worker_id: str | None = None, now: datetime | None = None) -> int:
                 outcome.failed(job, f"no handler for job kind {job.kind}")
             continue
         run(family_jobs, outcome)
+    if pauses is not None:
+        outcome.apply_pauses()
     return len(claimed)
 
 
@@ -235,16 +301,38 @@ def run_due(now: datetime | None = None, worker_id: str | None = None, max_batch
     return total
 
 
+def lower_priority() -> None:
+    """The web processes answer people; the worker's sending can wait a moment. On a small
+    server (`make run`: gunicorn and the worker on the same 2 cores) a burst of sign-ups would
+    otherwise share the CPU with the worker mailing their confirmation links. WORKER_NICE (default
+    10, 0 leaves it) lowers the worker's CPU priority: under load gunicorn gets the cores first, and
+    the worker uses whatever is left, which on an idle machine is all of it."""
+    try:
+        step = int(os.environ.get("WORKER_NICE", "10"))
+    except ValueError:
+        step = 10
+    if step > 0:
+        try:
+            os.nice(step)
+        except OSError:  # not allowed here: run as it is
+            pass
+
+
 def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tests as a process
     from .. import jobs
 
+    lower_priority()
     worker_id = new_worker_id()
     poll = current_app.config["WORKER_POLL_SECONDS"]
+    pauses = Pauses()
     log.info("worker %s started", worker_id)
     while True:
+        wait = poll
         try:
             jobs.run_periodic()
-            busy = run_batch(worker_id)
+            busy = run_batch(worker_id, pauses=pauses)
+            if not busy:
+                wait = idle_wait(poll, pauses)
         except Exception:
             # The database may be briefly away: log, wait, go on. Nothing is lost; jobs stay queued.
             log.exception("worker loop failed; retrying")
@@ -252,4 +340,25 @@ def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tes
             busy = 0
         db.session.remove()
         if not busy:
-            time.sleep(poll)
+            time.sleep(wait)
+
+
+def idle_wait(poll: float, pauses: Pauses | None = None, least: float = 0.05) -> float:
+    """How long an idle worker sleeps: until the next pending job it may claim falls due (or a
+    pause ends), at most `poll`.
+
+    Work handed back for a moment (a platform's Retry-After of one second, a meeting about to be
+    made) is then taken again when it is due, not up to a whole poll interval later."""
+    now = utcnow()
+    pending = Job.state == JobState.PENDING.value
+    paused = pauses.active(now) if pauses is not None else []
+    if paused:
+        pending = pending & Pauses.exclude(paused)
+    moments = [db.session.scalar(select(func.min(Job.due_at)).where(pending))]
+    db.session.rollback()
+    if paused:
+        moments.append(pauses.next_end())
+    moments = [m.replace(tzinfo=timezone.utc) if m.tzinfo is None else m for m in moments if m is not None]
+    if not moments:
+        return poll
+    return max(least, min(poll, (min(moments) - now).total_seconds()))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..database import lock, write_transaction
 from ..extensions import db
@@ -71,9 +72,27 @@ def sign_up(seminar_id: int, data: SignUpData) -> Registration:
     waitlisted). The caller shows the same page either way, so the page never reveals whether
     an address was registered.
     """
+    for attempt in (1, 2):
+        try:
+            return _sign_up(seminar_id, data)
+        except IntegrityError:
+            # The same address signed up at the same moment in another request, and that one
+            # stored its registration first (the unique index on active registrations said no):
+            # once more, now finding it, as if the two had come one after the other.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _sign_up(seminar_id: int, data: SignUpData) -> Registration:
     now = utcnow()
     with write_transaction():
-        seminar = lock(Seminar, seminar_id)
+        # A sign-up changes no seats, so sign-ups need not wait for each other: a shared lock on
+        # the seminar (PostgreSQL's FOR KEY SHARE, what inserting a registration takes anyway)
+        # still makes them wait for, and be waited for by, anything that changes the seminar
+        # (cancel, publish, update, a confirmation: all lock it FOR UPDATE). SQLite's IMMEDIATE
+        # transaction serialises every writer regardless.
+        seminar = _lock_shared(seminar_id)
         reason = closed_reason(seminar, now)
         if reason:
             raise RegistrationClosed(reason)
@@ -89,8 +108,12 @@ def sign_up(seminar_id: int, data: SignUpData) -> Registration:
             )
             db.session.add(reg)
             db.session.flush()
-            enqueue_mail("confirm_address", reg, key=f"confirm:{reg.id}:1")
+            # A registration made just now has no work queued yet: no need to look for the key.
+            enqueue_mail("confirm_address", reg, key=f"confirm:{reg.id}:1", new_key=True)
         else:
+            # Sign-ups do not wait for each other, so the same address twice at once (a double
+            # click) must: lock this registration before counting its confirmation mails.
+            reg = lock(Registration, reg.id)
             reg.confirm_mails += 1
             if reg.status == S.PENDING.value:
                 reg.signed_up_at = now  # a fresh link: the lapse time counts from now
@@ -98,6 +121,16 @@ def sign_up(seminar_id: int, data: SignUpData) -> Registration:
             else:
                 enqueue_mail("already_registered", reg, key=f"already:{reg.id}:{reg.confirm_mails}")
     return reg
+
+
+def _lock_shared(seminar_id: int) -> Seminar | None:
+    stmt = (
+        select(Seminar)
+        .where(Seminar.id == seminar_id)
+        .with_for_update(read=True, key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return db.session.execute(stmt).scalar_one_or_none()
 
 
 def confirm(registration_id: int) -> Registration:

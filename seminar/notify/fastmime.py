@@ -1,0 +1,175 @@
+"""The bytes of a mail, fast: exactly what `build_message` and the email package's generator make,
+with what a group of messages shares generated once.
+
+Building a message with the email package costs milliseconds, almost all of it in parsing and
+folding the same headers and MIME structure again for every recipient. In a fan-out (a seminar
+moved: one calendar update per attendee) the messages of one kind differ only in To, Date,
+Message-ID and the encoded bodies. So per group (same subject, same parts) the message is built
+once by `build_message` with placeholders in those places and flattened as `smtplib` would; each
+message then is that skeleton with its own header lines (folded by the email package's policy)
+and bodies (encoded by the email package's own encoders) put in.
+
+Every new skeleton is checked once against a message built the ordinary way (same boundaries,
+date and Message-ID): if the bytes differ, that group falls back to the ordinary way. Addresses
+that are not ASCII (SMTPUTF8) always take the ordinary way.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from email import policy as email_policy
+try:  # the encoders set_content uses; private, so a Python without them takes the ordinary way
+    from email.contentmanager import _encode_base64, _encode_text
+except ImportError:  # pragma: no cover
+    _encode_base64 = _encode_text = None
+from email.generator import BytesGenerator
+from email.utils import formataddr, formatdate, parseaddr
+from io import BytesIO
+
+from flask import current_app
+
+from .mails import Composed, build_message, new_message_id
+
+log = logging.getLogger("seminar.worker")
+
+POLICY = email_policy.default  # EmailMessage's policy (build_message)
+SMTP_POLICY = POLICY.clone(linesep="\r\n")  # what smtplib.send_message flattens with
+NLCRE = re.compile(r"\r\n|\r|\n")  # how the generator splits payload lines
+
+SLOT_TO = "slot-to@slot.invalid"
+SLOT_DATE = "Mon, 01 Jan 1900 00:00:00 -0000"
+SLOT_ID = "<slot-id@slot.invalid>"
+SLOT_TEXT, SLOT_HTML, SLOT_ICS = "@@SLOT-TEXT@@", "@@SLOT-HTML@@", "@@SLOT-ICS@@"
+MAX_SKELETONS = 64
+
+
+@dataclass
+class Skeleton:
+    pieces: list[str]          # literal text; a slot name follows each piece but the last
+    slots: list[str]
+    boundaries: list[str]
+    verified: bool = False
+    broken: bool = False
+
+
+_skeletons: "OrderedDict[tuple, Skeleton | None]" = OrderedDict()
+
+
+def _fold(name: str, value: str) -> str:
+    """One header line as the generator writes it (CRLF)."""
+    return SMTP_POLICY.fold(name, POLICY.header_store_parse(name, value)[1])
+
+
+def _crlf(payload: str) -> str:
+    return NLCRE.sub("\r\n", payload)
+
+
+def _flatten(msg) -> str:
+    out = BytesIO()
+    BytesGenerator(out, policy=SMTP_POLICY).flatten(msg, linesep="\r\n")
+    return out.getvalue().decode("ascii")
+
+
+def _key(composed: Composed) -> tuple:
+    config = current_app.config
+    return (composed.subject, bool(composed.invite), composed.invite_method,
+            config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"))
+
+
+def _make_skeleton(composed: Composed) -> Skeleton | None:
+    probe = replace(composed, rendered=(SLOT_TEXT, SLOT_HTML),
+                    invite=SLOT_ICS.encode() if composed.invite else None)
+    msg = build_message(probe, "", SLOT_TO, 0, date=SLOT_DATE, message_id=SLOT_ID)
+    text = _flatten(msg)
+    boundaries = [part.get_boundary() for part in msg.walk() if part.is_multipart()]
+    marks = {
+        _fold("To", SLOT_TO): "to",
+        _fold("Date", SLOT_DATE): "date",
+        _fold("Message-ID", SLOT_ID): "id",
+        _crlf(SLOT_TEXT + "\n"): "text",
+        _crlf(SLOT_HTML + "\n"): "html",
+    }
+    if composed.invite:
+        marks[_crlf(SLOT_ICS + "\n")] = "ics"
+        marks[_crlf(_encode_base64(SLOT_ICS.encode(), POLICY.max_line_length))] = "ics64"
+    pattern = re.compile("|".join(re.escape(m) for m in sorted(marks, key=len, reverse=True)))
+    pieces, slots, at = [], [], 0
+    for match in pattern.finditer(text):
+        pieces.append(text[at:match.start()])
+        slots.append(marks[match.group(0)])
+        at = match.end()
+    pieces.append(text[at:])
+    if sorted(slots) != sorted(marks.values()):
+        log.warning("mail skeleton: placeholders not found once each; using the email package")
+        return None
+    return Skeleton(pieces, slots, boundaries)
+
+
+def _skeleton(composed: Composed) -> Skeleton | None:
+    key = _key(composed)
+    if key in _skeletons:
+        _skeletons.move_to_end(key)
+        return _skeletons[key]
+    skeleton = _make_skeleton(composed)
+    _skeletons[key] = skeleton
+    while len(_skeletons) > MAX_SKELETONS:
+        _skeletons.popitem(last=False)
+    return skeleton
+
+
+def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int) -> tuple[bytes, str] | None:
+    """(the bytes smtplib.send_message would send, the same message as a string with LF line ends),
+    or None when this message must be built the ordinary way."""
+    if _encode_text is None or _encode_base64 is None:
+        return None
+    sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    if not (to_address.isascii() and sender.isascii()):
+        return None  # SMTPUTF8: send_message's international path
+    skeleton = _skeleton(composed)
+    if skeleton is None or skeleton.broken:
+        return None
+    text, html = composed.rendered
+    values = {
+        "to": _fold("To", formataddr((to_name, to_address))),
+        "date": _fold("Date", formatdate(localtime=False)),
+        "id": _fold("Message-ID", new_message_id(job_id)),
+        "text": _crlf(_encode_text(text, "utf-8", "quoted-printable", POLICY)[1]),
+        "html": _crlf(_encode_text(html, "utf-8", "quoted-printable", POLICY)[1]),
+    }
+    if composed.invite:
+        values["ics"] = _crlf(_encode_text(composed.invite.decode("utf-8"), "utf-8", "quoted-printable", POLICY)[1])
+        values["ics64"] = _crlf(_encode_base64(composed.invite, POLICY.max_line_length))
+    for boundary in skeleton.boundaries:
+        if any(boundary in value for value in values.values()):
+            return None  # the generator would have chosen another boundary
+    parts = []
+    for piece, slot in zip(skeleton.pieces, skeleton.slots):
+        parts.append(piece)
+        parts.append(values[slot])
+    parts.append(skeleton.pieces[-1])
+    out = "".join(parts)
+    if not out.isascii():
+        return None
+    if not skeleton.verified:
+        expected = _ordinary(composed, to_name, to_address, job_id, values, skeleton)
+        if expected != out:
+            skeleton.broken = True
+            log.warning("mail skeleton differs from the email package's message; using the email package")
+            return None
+        skeleton.verified = True
+    return out.encode("ascii"), out.replace("\r\n", "\n")
+
+
+def _ordinary(composed, to_name, to_address, job_id, values, skeleton) -> str:
+    """The same message built the ordinary way, with the skeleton's boundaries, date and id."""
+    date = POLICY.header_store_parse("Date", values["date"].split(":", 1)[1].strip())[1]
+    message_id = values["id"].split(":", 1)[1].strip()
+    msg = build_message(composed, to_name, to_address, job_id, date=str(date), message_id=message_id)
+    multiparts = [part for part in msg.walk() if part.is_multipart()]
+    if len(multiparts) != len(skeleton.boundaries):
+        return ""
+    for part, boundary in zip(multiparts, skeleton.boundaries):
+        part.set_boundary(boundary)
+    return _flatten(msg)
