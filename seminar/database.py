@@ -68,10 +68,6 @@ def lock(model, ident):
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return session_scalar(stmt)
-
-
-def session_scalar(stmt):
     return db.session.execute(stmt).scalar_one_or_none()
 
 

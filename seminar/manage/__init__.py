@@ -1,5 +1,4 @@
-"""The organiser and host portal under /manage: seminars, attendee lists, exports, host digests.
+"""The organiser and host portal under /manage: seminars, attendee lists, exports.
 
-Kept import-light on purpose: `programme.service` imports `manage.digests`, so the views
-(`routes`, `auth`, `admin`) are imported only by `create_app` through `manage.routes`.
+The views (`routes`, `auth`, `admin`) are imported by `create_app` through `manage.routes`.
 """

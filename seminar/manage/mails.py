@@ -10,7 +10,7 @@ from ..models import Job, Registration, User
 from ..notify.mails import Composed, user_composer
 from ..templating import when
 from ..tokens import external_url
-from .digests import digest_for, previous_digest_at
+from ..notify.digests import digest_for, previous_digest_at
 from .passwords import INVITE_DAYS, RESET_HOURS, make_reset_token
 
 

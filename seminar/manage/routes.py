@@ -22,7 +22,7 @@ from . import admin, auth  # noqa: F401  (their views are on the same blueprint)
 from . import service
 from .access import bp, organiser_required, registration_or_404, visible_seminars, with_seminar
 from .chart import signup_chart
-from .digests import DIGEST_KIND
+from ..notify.digests import DIGEST_KIND
 from .forms import SeminarForm, email_list, normalise_hours
 
 EXPORT_TYPES = {

@@ -22,7 +22,7 @@ from ..programme.service import host_user
 from ..registration.service import give_seat
 from ..timeutil import utcnow
 from . import mails as portal_mails  # noqa: F401  (the portal's composers, for previews)
-from .digests import schedule_digests
+from ..notify.digests import schedule_digests
 
 STATUS_ORDER = ("confirmed", "waitlisted", "pending", "cancelled", "lapsed")
 SORTS = {

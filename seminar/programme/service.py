@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ..database import lock, write_transaction
 from ..extensions import db
-from ..manage.digests import schedule_digests
+from ..notify.digests import schedule_digests
 from ..models import ACTIVE_STATUSES, Job, Seminar, SeminarState, User
 from ..notify.outbox import attendees, drop_pending, enqueue, enqueue_mail, schedule_reminders
 from ..registration.service import promote_waitlist

@@ -122,8 +122,7 @@ def update_meeting(job: Job, providers: Providers) -> Done | str | None:
         provider.update_meeting(seminar)
     except PlatformError as exc:
         if exc.gone:
-            return Done(note="meeting was gone at the platform: made anew",
-                        apply=lambda: recreate_meeting(seminar_id, meeting_id))
+            return remade(seminar_id, meeting_id)
         raise
     if provider.links_follow_schedule:
         holders = [reg for reg in attendees(seminar) if reg.join_url]
@@ -143,6 +142,13 @@ def delete_meeting(job: Job, providers: Providers) -> str | None:
             raise
         return "meeting was already gone at the platform"
     return None
+
+
+def remade(seminar_id: int, meeting_id: str | None) -> Done:
+    """The outcome of finding the meeting deleted at the platform: it is made anew when the job
+    is recorded (recreate_meeting), and everyone confirmed is added to the new one."""
+    return Done(note="meeting was gone at the platform: made anew",
+                apply=lambda: recreate_meeting(seminar_id, meeting_id))
 
 
 def recreate_meeting(seminar_id: int, old_meeting_id: str | None) -> None:
@@ -228,8 +234,7 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
                 # The meeting was deleted at the platform: a new one is made, and everyone
                 # confirmed (these people too) is added to it by jobs of their own.
                 for job in waiting[start:]:
-                    outcome.done(job, Done(note="meeting was gone at the platform: made anew",
-                                           apply=lambda: recreate_meeting(seminar_id, meeting_id)))
+                    outcome.done(job, remade(seminar_id, meeting_id))
                 return
             if not exc.throttled:
                 note_platform_problem(seminar_id, str(exc))

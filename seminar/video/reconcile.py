@@ -23,7 +23,7 @@ from ..notify.outbox import attendees, enqueue, enqueue_mail
 from ..notify.worker import Done
 from ..timeutil import to_local, utcnow
 from .base import AttendeeLink, PlatformError, VideoProvider
-from .jobs import Providers, pending_adds, recreate_meeting
+from .jobs import Providers, pending_adds, remade
 
 log = logging.getLogger("seminar.video")
 
@@ -49,8 +49,7 @@ def check_meeting(job: Job, providers: Providers) -> Done | str:
         provider.update_meeting(seminar)
     except PlatformError as exc:
         if exc.gone:
-            return Done(note="meeting was gone at the platform: made anew",
-                        apply=lambda: recreate_meeting(seminar_id, meeting_id))
+            return remade(seminar_id, meeting_id)
         raise
     log.warning("seminar %s: meeting details at %s differed; ours restored", seminar_id, provider.name)
     return "meeting details restored at the platform"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Job, Registration, Seminar
-from ..notify.outbox import drop_pending, enqueue
+from .outbox import drop_pending, enqueue
 from ..timeutil import utcnow
 
 DIGEST_KIND = "mail.host_digest"
