@@ -81,6 +81,11 @@ def load_config(instance: Path) -> dict:
         "TEAMS_USER_ID": env("TEAMS_USER_ID") or None,
         "GRAPH_API_BASE": (env("GRAPH_API_BASE") or "https://graph.microsoft.com/v1.0").rstrip("/"),
         "GRAPH_TOKEN_URL": env("GRAPH_TOKEN_URL") or None,
+        # A platform's short "wait" (a rate limit's Retry-After up to this many seconds, one quick
+        # second try after a 5xx) is waited out by the worker within a batch, up to
+        # VIDEO_WAIT_BUDGET seconds per batch; longer waits hand the jobs back to the queue.
+        "VIDEO_SHORT_WAIT": float(env("VIDEO_SHORT_WAIT") or 2.0),
+        "VIDEO_WAIT_BUDGET": float(env("VIDEO_WAIT_BUDGET") or 15.0),
         # Abuse protection.
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
@@ -109,7 +114,8 @@ def load_config(instance: Path) -> dict:
         # Worker.
         "WORKER_BATCH_SIZE": env_int("WORKER_BATCH_SIZE", 50),
         "WORKER_LEASE_SECONDS": env_int("WORKER_LEASE_SECONDS", 300),
-        "WORKER_POLL_SECONDS": float(env("WORKER_POLL_SECONDS") or 1.0),
+        # An idle worker looks for new work this often (a new job waits at most this long).
+        "WORKER_POLL_SECONDS": float(env("WORKER_POLL_SECONDS") or 0.25),
         "WORKER_MAX_ATTEMPTS": env_int("WORKER_MAX_ATTEMPTS", 12),
         # Babel: Dutch first.
         "BABEL_DEFAULT_LOCALE": "nl",

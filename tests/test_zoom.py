@@ -101,7 +101,8 @@ def test_confirmed_attendees_get_their_own_zoom_link(app, client, zoom, make_sem
 def test_the_seat_mail_waits_until_zoom_has_the_registrant(app, client, zoom, make_seminar):
     seminar = make_seminar()
     work()
-    zoom.fail_next(1, status=503, path_contains="/registrants")
+    # A hiccup is tried again at once (see the next test); Zoom failing twice in a row is not.
+    zoom.fail_next(2, status=503, path_contains="/registrants")
     sign_up_through_site(app, client, seminar, "Anouk de Vries", "anouk@kinderopvang.example")
     work()
 
@@ -117,6 +118,59 @@ def test_the_seat_mail_waits_until_zoom_has_the_registrant(app, client, zoom, ma
     assert join_target(client, app, "anouk@kinderopvang.example") == approved(zoom, meeting_id(seminar))[
         "anouk@kinderopvang.example"]
     assert fresh(Seminar, seminar.id).platform_error is None
+
+
+def test_one_hiccup_is_tried_again_at_once_and_not_flagged(app, client, zoom, make_seminar):
+    seminar = make_seminar()
+    work()
+    zoom.fail_next(1, status=503, path_contains="/registrants")
+    sign_up_through_site(app, client, seminar, "Anouk de Vries", "anouk@kinderopvang.example")
+    work()
+
+    assert [c.status for c in calls(zoom, "POST", "/registrants")] == [503, 201]
+    assert seat_mails(app) == Counter({"Anouk de Vries <anouk@kinderopvang.example>": 1})
+    assert fresh(Seminar, seminar.id).platform_error is None
+    [job] = jobs("video.add_attendee")
+    assert job.state == "done" and job.attempts == 1
+
+
+def test_a_wait_of_a_second_is_waited_out_within_the_batch(app, zoom, make_seminar):
+    seminar = make_seminar(capacity=50)
+    work()
+    confirm_many(seminar, 40)
+    zoom.fail_next(1, status=429, retry_after=1, path_contains="/batch_registrants")
+    work()
+
+    statuses = [c.status for c in calls(zoom, "POST", "/batch_registrants")]
+    assert statuses == [429, 200, 200]
+    assert {j.state for j in jobs("video.add_attendee")} == {"done"}
+    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
+
+
+def test_a_run_takes_due_attendees_along_in_full_calls(app, zoom, make_seminar):
+    """A claimed batch of add jobs takes more due attendees of the same seminar along while the
+    platform takes them (within VIDEO_WAIT_BUDGET): every call carries as many as it can."""
+    from seminar.notify.worker import run_batch
+
+    seminar = make_seminar(capacity=50)
+    work()
+    people = [sign_up(seminar.id, SignUpData(name=f"Persoon {i}", email=f"p{i:02d}@kdv.example",
+                                             organisation="KDV", location_type="kdv")) for i in range(45)]
+    work()  # the confirmation mails
+    for reg in people:
+        confirm(reg.id)
+    app.config["WORKER_BATCH_SIZE"] = 10
+    app.config["VIDEO_WAIT_BUDGET"] = 0  # no time to take more along: only what was claimed
+    run_batch()
+    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [10]
+
+    app.config["VIDEO_WAIT_BUDGET"] = 15
+    run_batch()
+    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [10, 30, 5]
+    assert sum(1 for r in registrations() if r.join_url) == 45
+    work()
+    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
+    assert sorted(set(seat_mails(app).values())) == [1] and len(seat_mails(app)) == 45
 
 
 def test_many_confirmations_go_in_batches_of_thirty(app, zoom, make_seminar):
@@ -399,7 +453,7 @@ def test_garbage_answers_are_retried_and_flagged(app, zoom, make_seminar, body, 
 def test_garbage_answer_to_an_add_loses_nobody(app, client, zoom, make_seminar):
     seminar = make_seminar()
     work()
-    zoom.fail_next(1, status=200, body=b"<html>maintenance</html>", content_type="text/html",
+    zoom.fail_next(2, status=200, body=b"<html>maintenance</html>", content_type="text/html",
                    path_contains="/batch_registrants")
     confirm_many(seminar, 2)
     work()

@@ -169,6 +169,39 @@ class Outcome:
         return self._close(job, result.apply, state=JobState.DONE.value, done_at=utcnow(),
                            last_error=result.note, **result.fields)
 
+    def done_together(self, results: list[tuple[Job, Done]]) -> None:
+        """Record several jobs as done in one transaction: what one outside call did for all of
+        them (e.g. thirty attendees added to a meeting at once). If any of them is no longer
+        ours, each is recorded on its own instead."""
+        if any(result.fields for _, result in results):
+            for job, result in results:
+                self.done(job, result)
+            return
+        ids = [self.job_id(job) for job, _ in results]
+        db.session.rollback()
+        try:
+            with write_transaction():
+                changed = db.session.execute(
+                    update(Job)
+                    .where(Job.id.in_(ids), Job.claimed_by == self.worker_id,
+                           Job.state == JobState.CLAIMED.value)
+                    .values(claimed_by=None, lease_until=None, state=JobState.DONE.value,
+                            done_at=utcnow(), last_error=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if changed != len(ids):
+                    raise LeaseLost()
+                for job, result in results:
+                    if result.note is not None:
+                        db.session.execute(update(Job).where(Job.id == self.job_id(job))
+                                           .values(last_error=result.note)
+                                           .execution_options(synchronize_session=False))
+                    if result.apply is not None:
+                        result.apply()
+        except LeaseLost:
+            for job, result in results:
+                self.done(job, result)
+
     def failed(self, job: Job, error: str) -> bool:
         log.error("job %s (%s) failed permanently: %s", job.id, job.kind, error)
         return self._close(job, state=JobState.FAILED.value, done_at=utcnow(), last_error=error[:2000])
@@ -202,6 +235,16 @@ class Outcome:
         key, until = self.subjects[id(job)], utcnow() + timedelta(seconds=after)
         self.asked[key] = min(until, self.asked.get(key, until))
 
+    def claim_more(self, kind: str, seminar_id: int | None, limit: int) -> list[Job]:
+        """Claim up to `limit` more due jobs of one kind for one seminar into this batch (e.g. to
+        fill a platform call that takes 30 attendees at once)."""
+        db.session.rollback()
+        now = max(self.now, utcnow())  # jobs that came due since the batch began count too
+        more = claim(self.worker_id, now, limit, only=(kind, seminar_id)) if limit > 0 else []
+        if self.pauses is not None:
+            self.subjects.update({id(job): (job.kind, job.seminar_id) for job in more})
+        return more
+
     def apply_pauses(self) -> None:
         for (kind, seminar_id), until in self.asked.items():
             self.pauses.add(kind, seminar_id, until)
@@ -232,9 +275,10 @@ def new_worker_id() -> str:
 
 
 def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
-          paused: list[tuple[str, int | None]] | None = None) -> list[Job]:
+          paused: list[tuple[str, int | None]] | None = None,
+          only: tuple[str, int | None] | None = None) -> list[Job]:
     """Claim up to `limit` due jobs (pending and due, or claimed with an expired lease), leaving
-    out the `paused` (kind, seminar) pairs."""
+    out the `paused` (kind, seminar) pairs, or only of the kind and seminar in `only`."""
     now = now or utcnow()
     limit = limit or current_app.config["WORKER_BATCH_SIZE"]
     lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
@@ -244,23 +288,25 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
     )
     if paused:
         due = due & Pauses.exclude(paused)
+    if only is not None:
+        due = due & (Job.kind == only[0]) & (Job.seminar_id == only[1])
     candidates = (
         select(Job.id).where(due).order_by(Job.due_at, Job.id).limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     with write_transaction():
-        db.session.execute(
+        ids = list(db.session.scalars(
             update(Job)
             .where(Job.id.in_(candidates))
             .values(state=JobState.CLAIMED.value, claimed_by=worker_id,
                     lease_until=now + lease, attempts=Job.attempts + 1)
+            .returning(Job.id)
             .execution_options(synchronize_session=False)
-        )
-    return list(db.session.scalars(
-        select(Job).where(Job.claimed_by == worker_id, Job.state == JobState.CLAIMED.value)
-        .order_by(Job.due_at, Job.id)
-    ))
+        ))
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Job).where(Job.id.in_(ids)).order_by(Job.due_at, Job.id)))
 
 
 def run_batch(worker_id: str | None = None, now: datetime | None = None, pauses: Pauses | None = None) -> int:
@@ -318,6 +364,9 @@ def lower_priority() -> None:
             pass
 
 
+HOUSEKEEPING_SECONDS = 5.0  # run_periodic's checks (lapsing, purge, platform checks) at most this often
+
+
 def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tests as a process
     from .. import jobs
 
@@ -325,11 +374,14 @@ def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tes
     worker_id = new_worker_id()
     poll = current_app.config["WORKER_POLL_SECONDS"]
     pauses = Pauses()
+    housekeeping_due = 0.0
     log.info("worker %s started", worker_id)
     while True:
         wait = poll
         try:
-            jobs.run_periodic()
+            if time.monotonic() >= housekeeping_due:
+                jobs.run_periodic()
+                housekeeping_due = time.monotonic() + HOUSEKEEPING_SECONDS
             busy = run_batch(worker_id, pauses=pauses)
             if not busy:
                 wait = idle_wait(poll, pauses)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 
 from flask import current_app
@@ -199,10 +200,8 @@ def remove_attendee(job: Job, providers: Providers) -> Done | str:
     return Done(apply=forget_link)
 
 
-def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> None:
-    """Add confirmed attendees in batches as large as the platform allows, then queue each one's
-    seat mail in the same transaction that stores their link."""
-    seminar = jobs[0].seminar
+def _still_to_add(jobs: list[Job], seminar: Seminar, outcome: Outcome) -> list[Job]:
+    """The jobs whose attendee still needs adding; the others are recorded as done."""
     waiting = []
     for job in jobs:
         reg = job.registration
@@ -212,6 +211,30 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
             outcome.done(job, Done(apply=lambda job=job: _queue_seat_mail(job)))
         else:
             waiting.append(job)
+    return waiting
+
+
+def short_wait(exc: PlatformError, retried: bool) -> float | None:
+    """How long to wait before making the same call again within this batch, or None when the
+    jobs should go back to the queue: a rate limit's wait of a second or two (VIDEO_SHORT_WAIT),
+    and one quick second try after a hiccup (a 5xx, a dropped connection). Handing jobs back and
+    claiming them again costs more than such a wait, and a rate-limited platform is best served by
+    calls that each carry as many attendees as they can."""
+    limit = current_app.config["VIDEO_SHORT_WAIT"]
+    if exc.gone or exc.only or not exc.temporary:
+        return None
+    if exc.throttled or exc.slow_down:
+        return exc.retry_after if exc.retry_after is not None and exc.retry_after <= limit else None
+    if exc.retry_after is None and not retried and limit > 0:
+        return min(1.0, limit)
+    return None
+
+
+def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> None:
+    """Add confirmed attendees in batches as large as the platform allows, then queue each one's
+    seat mail in the same transaction that stores their link."""
+    seminar = jobs[0].seminar
+    waiting = _still_to_add(jobs, seminar, outcome)
     if not waiting:
         return
     if not seminar.meeting_id:
@@ -224,55 +247,103 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
         return
     seminar_id, meeting_id = seminar.id, seminar.meeting_id
     provider = providers.for_seminar(seminar)
-    succeeded = False
-    for start in range(0, len(waiting), provider.batch_size):
-        batch = waiting[start:start + provider.batch_size]
-        try:
-            links = provider.add_attendees(seminar, [job.registration for job in batch])
-        except PlatformError as exc:
-            if exc.gone:
-                # The meeting was deleted at the platform: a new one is made, and everyone
-                # confirmed (these people too) is added to it by jobs of their own.
-                for job in waiting[start:]:
-                    outcome.done(job, remade(seminar_id, meeting_id))
+    size = provider.batch_size
+    # While the platform takes them, this batch goes on with more due attendees of the seminar
+    # (claimed as it goes) for up to VIDEO_WAIT_BUDGET seconds, waiting out the platform's short
+    # waits: every call carries as many attendees as it can, and a rate-limited platform is
+    # called again the moment it allows. What a call achieved is recorded right after the next
+    # call was made (or at the end), so recording never delays that next call.
+    deadline = time.monotonic() + current_app.config["VIDEO_WAIT_BUDGET"]
+    taken = None
+    succeeded = retried = False
+    try:
+        while True:
+            if len(waiting) < size and time.monotonic() < deadline:
+                more = outcome.claim_more("video.add_attendee", seminar_id, size - len(waiting))
+                waiting += _still_to_add(more, db.session.get(Seminar, seminar_id), outcome)
+            if not waiting:
                 return
-            if not exc.throttled:
-                note_platform_problem(seminar_id, str(exc))
-            if exc.only:
-                # One address hit a limit of its own: it waits, the others go again at once.
-                for job in batch:
-                    if job.registration_id in exc.only:
-                        outcome.retry(job, f"platform: {exc}", delay_for(exc))
-                    else:
-                        outcome.release([job], f"not added: {exc}", 0.0)
-                continue
-            if exc.throttled:
-                outcome.release(waiting[start:], f"not tried: {exc}", delay_for(exc) or 1.0)
-                return
-            for job in batch:
-                if exc.temporary:
-                    outcome.retry(job, f"platform: {exc}", delay_for(exc))
-                else:
-                    outcome.failed(job, f"platform: {exc}")
-            if exc.temporary:  # the platform asked us to slow down or is down: stop for now
-                outcome.release(waiting[start + len(batch):], f"not tried: {exc}", delay_for(exc) or 30.0)
-                return
-            continue
-        succeeded = True
+            batch, rest = waiting[:size], waiting[size:]
+            try:
+                links = provider.add_attendees(db.session.get(Seminar, seminar_id),
+                                               [job.registration for job in batch])
+            except PlatformError as exc:
+                wait = short_wait(exc, retried)
+                ready_at = time.monotonic() + (wait or 0.0)
+                taken = _record_taken(taken, outcome)
+                if wait is not None and ready_at <= deadline:
+                    log.info("seminar %s: %s; the same %s attendees again in %.1f s",
+                             seminar_id, exc, len(batch), wait)
+                    time.sleep(max(0.0, ready_at - time.monotonic()))
+                    retried = retried or not (exc.throttled or exc.slow_down)
+                    continue
+                if _not_added(exc, batch, rest, outcome, seminar_id, meeting_id):
+                    return
+            else:
+                succeeded = True
+                answered = [(job, job.registration_id, job.payload.get("mail", "seat_confirmed"))
+                            for job in batch]
+                taken = _record_taken(taken, outcome)
+                taken = (answered, links)
+            waiting, retried = rest, False
+    finally:
+        _record_taken(taken, outcome)
+        if succeeded:
+            seminar = db.session.get(Seminar, seminar_id)
+            if seminar.platform_error and seminar.meeting_id:
+                note_platform_problem(seminar_id, None)
+
+
+def _record_taken(taken: tuple[list, dict[int, AttendeeLink]] | None, outcome: Outcome) -> None:
+    """Record what one call achieved: each added attendee's link and seat mail, in one
+    transaction; anyone the platform answered no link for is tried again."""
+    if taken is None:
+        return None
+    answered, links = taken
+    outcome.done_together([
+        (job, Done(apply=lambda reg_id=reg_id, mail=mail: _store_link(reg_id, links[reg_id], mail)))
+        for job, reg_id, mail in answered if reg_id in links])
+    for job, reg_id, _ in answered:
+        if reg_id not in links:
+            outcome.retry(job, "platform returned no link for this attendee")
+    return None
+
+
+def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: Outcome,
+               seminar_id: int, meeting_id: str) -> bool:
+    """Record a batch the platform did not take. True when the rest should not be tried now."""
+    if exc.gone:
+        # The meeting was deleted at the platform: a new one is made, and everyone confirmed
+        # (these people too) is added to it by jobs of their own.
+        for job in batch + rest:
+            outcome.done(job, remade(seminar_id, meeting_id))
+        return True
+    if not exc.throttled:
+        note_platform_problem(seminar_id, str(exc))
+    if exc.only:
+        # One address hit a limit of its own: it waits, the others go again at once.
         for job in batch:
-            link = links.get(job.registration_id)
-            if link is None:
-                outcome.retry(job, "platform returned no link for this attendee")
-                continue
-            outcome.done(job, Done(apply=lambda job=job, link=link: _store_link(job, link)))
-    if succeeded:
-        seminar = db.session.get(Seminar, seminar_id)
-        if seminar.platform_error and seminar.meeting_id:
-            note_platform_problem(seminar_id, None)
+            if job.registration_id in exc.only:
+                outcome.retry(job, f"platform: {exc}", delay_for(exc))
+            else:
+                outcome.release([job], f"not added: {exc}", 0.0)
+        return False
+    if exc.throttled:
+        outcome.release(batch + rest, f"not tried: {exc}", delay_for(exc) or 1.0)
+        return True
+    for job in batch:
+        if exc.temporary:
+            outcome.retry(job, f"platform: {exc}", delay_for(exc))
+        else:
+            outcome.failed(job, f"platform: {exc}")
+    if exc.temporary:  # the platform asked us to slow down or is down: stop for now
+        outcome.release(rest, f"not tried: {exc}", delay_for(exc) or 30.0)
+        return True
+    return False
 
 
-def _store_link(job: Job, link: AttendeeLink) -> None:
-    reg = lock(Registration, job.registration_id)  # a cancellation at this moment is seen
+def _store_link(reg_id: int, link: AttendeeLink, mail: str) -> None:
+    reg = lock(Registration, reg_id)  # a cancellation at this moment is seen
     reg.join_url = link.join_url
     reg.platform_registrant_id = link.registrant_id
     if reg.status != "confirmed":
@@ -280,7 +351,7 @@ def _store_link(job: Job, link: AttendeeLink) -> None:
         enqueue("video.remove_attendee", registration=reg,
                 key=f"remove:{reg.id}:{link.registrant_id or 'link'}")
         return
-    _queue_seat_mail(job)
+    enqueue_mail(mail, reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
 
 
 def _store_links(links: dict[int, AttendeeLink]) -> None:
@@ -293,8 +364,7 @@ def _store_links(links: dict[int, AttendeeLink]) -> None:
 
 def _queue_seat_mail(job: Job) -> None:
     reg = db.session.get(Registration, job.registration_id)
-    kind = job.payload.get("mail", "seat_confirmed")
-    enqueue_mail(kind, reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
+    enqueue_mail(job.payload.get("mail", "seat_confirmed"), reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
 
 
 def pending_adds(seminar_id: int) -> set[int]:
