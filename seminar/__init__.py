@@ -8,7 +8,7 @@ from flask import Flask, has_request_context, request, session
 
 from . import database  # noqa: F401  (registers the SQLite connection behaviour)
 from .config import load_config
-from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from .extensions import babel, csrf, db, limiter, login_manager, mail
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,8 +62,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
-                     compare_type=True, render_item=database.render_migration_item)
     mail.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from .extensions import db
@@ -261,7 +261,38 @@ def privacy_erase(email, yes):
     click.echo(f"erased {count} registrations")
 
 
+class MigrateCommands(click.Group):
+    """`flask db …`: Flask-Migrate's commands (upgrade, migrate, …), loaded only when used."""
+
+    @staticmethod
+    def _commands() -> click.Group:
+        from flask_migrate.cli import db as commands
+
+        return commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._commands().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._commands().get_command(ctx, name)
+
+
+@click.group("db", cls=MigrateCommands)
+@click.option("-d", "--directory", default=None, help="Migration script directory (default: migrations)")
+@click.option("-x", "--x-arg", multiple=True, help="Additional arguments for env.py")
+@with_appcontext
+def migrate_cli(directory, x_arg):
+    """Database migrations (Flask-Migrate)."""
+    from flask import g
+
+    from .extensions import init_migrate
+
+    init_migrate(current_app)
+    g.directory, g.x_arg = directory, x_arg  # read by Flask-Migrate's commands
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(migrate_cli)
     app.cli.add_command(seminar_cli)
     app.cli.add_command(user_cli)
     app.cli.add_command(privacy_cli)

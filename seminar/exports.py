@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import io
 
-from openpyxl import Workbook
 from sqlalchemy import select
 
 from .extensions import db
@@ -46,6 +45,8 @@ def as_csv(seminar: Seminar) -> bytes:
 
 
 def as_xlsx(seminar: Seminar) -> bytes:
+    from openpyxl import Workbook  # only here: it weighs ~10 MB in every process otherwise
+
     book = Workbook()
     sheet = book.active
     sheet.title = "Deelnemers"

@@ -12,7 +12,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from flask_migrate import upgrade
 
-from seminar.extensions import db
+from seminar.extensions import db, init_migrate
 
 from .conftest import make_app
 
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_migrations_match_the_models(db_url, tmp_path):
     app = make_app(db_url, tmp_path)
+    init_migrate(app)
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
