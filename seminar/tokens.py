@@ -6,6 +6,7 @@ registration id, so a link forwarded or leaked reveals nothing personal by itsel
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -26,7 +27,14 @@ class InvalidToken(Exception):
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
     assert purpose in PURPOSES
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"seminar.{purpose}")
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=16)
+def _serializer_for(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    # A serializer holds nothing but its key and salt: one per key and purpose serves every link
+    # (a fan-out makes two links per attendee).
+    return URLSafeTimedSerializer(secret_key, salt=f"seminar.{purpose}")
 
 
 def make_token(purpose: str, registration: Registration) -> str:

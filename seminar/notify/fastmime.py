@@ -57,8 +57,27 @@ class Skeleton:
 _skeletons: "OrderedDict[tuple, Skeleton | None]" = OrderedDict()
 
 
+# Header values the policy writes unchanged on one line: a plain `Name <address>` (or a bare
+# address) of ASCII atoms, formatdate's UTC date, make_msgid's id. Anything else (quoted or encoded
+# names, long lines) goes through the policy. tests/test_fastmime.py holds the two ways side by side.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDRESS = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+PLAIN = {
+    "To": re.compile(rf"(?:{_ATEXT}(?: {_ATEXT})* <{_ADDRESS}>|{_ADDRESS})\Z"),
+    "Date": re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} -0000\Z"),
+    "Message-ID": re.compile(rf"<[0-9]+\.[0-9]+\.[0-9]+\.job[0-9]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>\Z"),
+}
+
+
 def _fold(name: str, value: str) -> str:
     """One header line as the generator writes it (CRLF)."""
+    plain = PLAIN.get(name)
+    if plain is not None and len(name) + 2 + len(value) <= POLICY.max_line_length and plain.match(value):
+        return f"{name}: {value}\r\n"
+    return policy_fold(name, value)
+
+
+def policy_fold(name: str, value: str) -> str:
     return SMTP_POLICY.fold(name, POLICY.header_store_parse(name, value)[1])
 
 

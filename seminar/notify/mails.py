@@ -11,13 +11,14 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Callable
 
-from flask import current_app, render_template
-from flask_babel import force_locale, gettext as _, ngettext
+from flask import current_app
+from flask_babel import force_locale, get_locale, gettext as _, ngettext
 
 from .. import calendar, tokens
 from ..extensions import db
 from ..models import Job, Registration, User
 from ..templating import status_label, when
+from . import rendering
 
 
 @dataclass
@@ -59,10 +60,25 @@ def user_composer(kind: str):
 
 def _details(reg: Registration) -> list[tuple[str, str]]:
     s = reg.seminar
-    rows = [(_("Seminar"), s.title), (_("When"), when(s))]
+    rows = [(_("Seminar"), s.title), (_("When"), _when(s))]
     if s.speakers:
         rows.append((_("Speakers"), s.speakers))
     return rows
+
+
+def _when(seminar) -> str:
+    """`when(seminar)`, formatted once per seminar time and language (Babel's date formatting is
+    the slow part of composing an attendee's mail)."""
+    key = (seminar.start_at, seminar.end_at, str(get_locale()), current_app.config["TIMEZONE"])
+    text = _WHEN.get(key)
+    if text is None:
+        if len(_WHEN) >= 64:
+            _WHEN.clear()
+        text = _WHEN[key] = when(seminar)
+    return text
+
+
+_WHEN: dict[tuple, str] = {}
 
 
 def _with_invite(job: Job, reg: Registration, composed: Composed, description: str) -> Composed:
@@ -264,10 +280,7 @@ def _compose_for_user(job: Job) -> Composed | None:
 
 def _render(composed: Composed, lang: str) -> None:
     composed.paragraphs = [p for p in composed.paragraphs if p]
-    composed.rendered = (
-        render_template("email/message.txt", m=composed, lang=lang),
-        render_template("email/message.html", m=composed, lang=lang),
-    )
+    composed.rendered = rendering.render(composed, lang)
 
 
 def new_message_id(job_id: int) -> str:

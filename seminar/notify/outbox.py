@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,10 @@ from ..timeutil import utcnow
 # up then needs no flush first: a change that queues hundreds of intents (a seminar moved) sends
 # its inserts to the database together at commit instead of one flush per intent.
 _UNFLUSHED = "seminar.outbox.unflushed_keys"
+# Keys looked up together in the current transaction (`look_up`), with the job queued under each
+# or None; a job queued under one of them afterwards replaces its None.
+_KNOWN = "seminar.outbox.known_keys"
+LOOK_UP_CHUNK = 500
 
 
 @event.listens_for(Session, "after_flush")
@@ -22,11 +27,32 @@ def _forget_unflushed(session, *args) -> None:
     session.info.pop(_UNFLUSHED, None)
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_known(session, *args) -> None:
+    session.info.pop(_KNOWN, None)
+
+
+def look_up(keys: Iterable[str]) -> None:
+    """Find the jobs queued under many keys at once (a seminar moved: an update and reminders for
+    every attendee), so that queueing those intents needs no query each."""
+    known = db.session.info.setdefault(_KNOWN, {})
+    keys = [key for key in dict.fromkeys(keys) if key not in known]
+    with db.session.no_autoflush:
+        for start in range(0, len(keys), LOOK_UP_CHUNK):
+            chunk = keys[start:start + LOOK_UP_CHUNK]
+            found = {job.key: job for job in db.session.scalars(select(Job).where(Job.key.in_(chunk)))}
+            for key in chunk:
+                known[key] = found.get(key)
+
+
 def queued(key: str) -> Job | None:
     """The job queued under `key` (in the database, or added in this transaction), if any."""
     unflushed = db.session.info.get(_UNFLUSHED)
     if unflushed and key in unflushed:
         return unflushed[key]
+    known = db.session.info.get(_KNOWN)
+    if known is not None and key in known:
+        return known[key]
     with db.session.no_autoflush:
         return db.session.scalar(select(Job).where(Job.key == key))
 
@@ -61,6 +87,9 @@ def enqueue(
     db.session.add(job)
     if key is not None:
         db.session.info.setdefault(_UNFLUSHED, {})[key] = job
+        known = db.session.info.get(_KNOWN)
+        if known is not None and key in known:
+            known[key] = job
     return job
 
 
@@ -82,17 +111,24 @@ def enqueue_mail(kind: str, registration: Registration, *, key: str | None = Non
                    new_key=True)
 
 
+def _reminders(registration: Registration, now: datetime) -> list[tuple[int, datetime, str]]:
+    """(hours before, due time, key) of each reminder still to come."""
+    seminar = registration.seminar
+    return [(hours, seminar.start_at - timedelta(hours=hours),
+             f"reminder:{registration.id}:{hours}:{seminar.start_at:%Y%m%dT%H%M}")
+            for hours in Seminar.hours_list(seminar.reminder_hours)
+            if seminar.start_at - timedelta(hours=hours) > now]
+
+
 def schedule_reminders(registration: Registration, now: datetime | None = None) -> None:
     """Reminder mails at the seminar's reminder offsets before its start; none in the past."""
+    for hours, due, key in _reminders(registration, now or utcnow()):
+        enqueue_mail("reminder", registration, due_at=due, hours=hours, key=key)
+
+
+def reminder_keys(registrations: Iterable[Registration], now: datetime | None = None) -> list[str]:
     now = now or utcnow()
-    seminar = registration.seminar
-    for hours in Seminar.hours_list(seminar.reminder_hours):
-        due = seminar.start_at - timedelta(hours=hours)
-        if due > now:
-            enqueue_mail(
-                "reminder", registration, due_at=due, hours=hours,
-                key=f"reminder:{registration.id}:{hours}:{seminar.start_at:%Y%m%dT%H%M}",
-            )
+    return [key for registration in registrations for _, _, key in _reminders(registration, now)]
 
 
 def drop_pending(kind: str, *, registration_id: int | None = None, seminar_id: int | None = None) -> None:
@@ -103,6 +139,7 @@ def drop_pending(kind: str, *, registration_id: int | None = None, seminar_id: i
     if seminar_id is not None:
         stmt = stmt.where(Job.seminar_id == seminar_id)
     db.session.execute(stmt)
+    db.session.info.pop(_KNOWN, None)  # a job looked up may be gone now
 
 
 def attendees(seminar: Seminar, *statuses: str) -> list[Registration]:

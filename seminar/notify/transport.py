@@ -9,6 +9,7 @@ import smtplib
 import time
 from email.message import EmailMessage
 from email.utils import parseaddr
+from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app
@@ -87,7 +88,7 @@ class SmtpTransport:
 
     def send_bytes(self, data: bytes, recipient: str, job_id: int) -> None:
         """A message flattened already (CRLF line ends, ASCII): what send_message would send."""
-        sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+        sender = _envelope_sender(current_app.config["MAIL_DEFAULT_SENDER"])
         self._deliver(lambda host: host.sendmail(sender, [recipient], data))
 
     def _deliver(self, call) -> None:
@@ -105,6 +106,11 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             self.__exit__()
             raise TemporaryFailure(f"SMTP connection failed: {exc.__class__.__name__}: {exc}") from exc
+
+
+@lru_cache(maxsize=8)
+def _envelope_sender(default_sender: str) -> str:
+    return parseaddr(default_sender)[1]
 
 
 def _classify(code: int, text) -> Exception:

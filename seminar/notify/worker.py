@@ -4,10 +4,11 @@ Guarantees (docs/DELIVERY.md has the long form):
 - A job is claimed by one worker at a time: claims are a single UPDATE over
   `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, and under SQLite's write lock.
 - A claim is a lease. Work claimed by a worker that died is taken again once the lease expires.
-- Each job's outcome is committed on its own right after it ran, together with what the job
-  changed (e.g. a join URL and the mail that follows). A job therefore runs twice only if a worker
-  dies after the outside world accepted it and before that commit (at-least-once, with that
-  window of milliseconds).
+- Each job's outcome is committed right after it ran, together with what the job changed (e.g. a
+  join URL and the mail that follows); mails the SMTP server accepted one after the other while
+  the previous outcomes were being committed are recorded together, in the next commit. A job
+  therefore runs twice only if a worker dies after the outside world accepted it and before that
+  commit (at-least-once, with that window of milliseconds).
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
 from flask import current_app
-from sqlalchemy import func, inspect, or_, select, update
+from sqlalchemy import bindparam, func, inspect, or_, select, update
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from ..database import write_transaction
+from ..database import WRITE_LOCK, write_transaction
 from ..extensions import db
 from ..models import Job, JobState
 from ..timeutil import utcnow
@@ -122,7 +124,8 @@ class Pauses:
 
 
 class Outcome:
-    """Records what happened to each claimed job, committing each outcome on its own."""
+    """Records what happened to each claimed job, committing each outcome on its own (mails the
+    server accepted one after the other: together, see `done_together`)."""
 
     def __init__(self, worker_id: str, now: datetime, pauses: Pauses | None = None,
                  subjects: dict[int, tuple[str, int | None]] | None = None):
@@ -169,38 +172,33 @@ class Outcome:
         return self._close(job, result.apply, state=JobState.DONE.value, done_at=utcnow(),
                            last_error=result.note, **result.fields)
 
-    def done_together(self, results: list[tuple[Job, Done]]) -> None:
-        """Record several jobs as done in one transaction: what one outside call did for all of
-        them (e.g. thirty attendees added to a meeting at once). If any of them is no longer
-        ours, each is recorded on its own instead."""
-        if any(result.fields for _, result in results):
-            for job, result in results:
-                self.done(job, result)
+    def done_together(self, results: list[tuple[Job, Done]], connection=None) -> None:
+        """Record several jobs as done in one transaction: what one platform call did for thirty
+        attendees, or mails the SMTP server accepted one after the other. With `connection` (one
+        of the worker's own, see `outcome_connection`) and nothing to apply, it is written there,
+        so the session keeps the batch's objects loaded for the mails still to be composed. A job
+        whose lease ran out meanwhile is left to the worker that took it over."""
+        if not results:
             return
-        ids = [self.job_id(job) for job, _ in results]
+        now = utcnow()
+        rows = [(self.job_id(job), result) for job, result in results]
+
+        def record(execute) -> None:
+            for job_id, result in rows:
+                values = {"b_id": job_id, "b_worker": self.worker_id, "b_done_at": now, "b_note": result.note}
+                values.update({f"b_{name}": value for name, value in result.fields.items()})
+                if execute(_done_statement(tuple(sorted(result.fields))), values).rowcount != 1:
+                    log.warning("job %s: lease lost before its outcome was recorded", job_id)
+                elif result.apply is not None:
+                    result.apply()
+
+        if connection is not None and all(result.apply is None for _, result in results):
+            with connection.begin():
+                record(connection.execute)
+            return
         db.session.rollback()
-        try:
-            with write_transaction():
-                changed = db.session.execute(
-                    update(Job)
-                    .where(Job.id.in_(ids), Job.claimed_by == self.worker_id,
-                           Job.state == JobState.CLAIMED.value)
-                    .values(claimed_by=None, lease_until=None, state=JobState.DONE.value,
-                            done_at=utcnow(), last_error=None)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if changed != len(ids):
-                    raise LeaseLost()
-                for job, result in results:
-                    if result.note is not None:
-                        db.session.execute(update(Job).where(Job.id == self.job_id(job))
-                                           .values(last_error=result.note)
-                                           .execution_options(synchronize_session=False))
-                    if result.apply is not None:
-                        result.apply()
-        except LeaseLost:
-            for job, result in results:
-                self.done(job, result)
+        with write_transaction():
+            record(db.session.execute)
 
     def failed(self, job: Job, error: str) -> bool:
         log.error("job %s (%s) failed permanently: %s", job.id, job.kind, error)
@@ -268,6 +266,36 @@ class Outcome:
                 self.retry(job, f"{exc.__class__.__name__}: {exc}")
             else:
                 self.done(job, result)
+
+
+_DONE_STATEMENTS: dict[tuple[str, ...], object] = {}
+
+
+def _done_statement(fields: tuple[str, ...]):
+    """UPDATE job SET state='done', … WHERE id = :id AND still claimed by this worker: built once
+    per set of stored fields, so recording an outcome costs one execution of a cached statement."""
+    statement = _DONE_STATEMENTS.get(fields)
+    if statement is None:
+        table = Job.__table__
+        statement = _DONE_STATEMENTS[fields] = (
+            table.update()
+            .where(table.c.id == bindparam("b_id"), table.c.claimed_by == bindparam("b_worker"),
+                   table.c.state == JobState.CLAIMED.value)
+            .values(state=JobState.DONE.value, claimed_by=None, lease_until=None,
+                    done_at=bindparam("b_done_at", type_=table.c.done_at.type),
+                    last_error=bindparam("b_note", type_=table.c.last_error.type),
+                    **{name: bindparam(f"b_{name}", type_=table.c[name].type) for name in fields})
+        )
+    return statement
+
+
+def outcome_connection():
+    """A database connection of the worker's own for recording outcomes while the session's
+    objects are still in use (every transaction on it starts as a writer), or None where the
+    engine has only one connection to give (SQLite in memory)."""
+    if isinstance(db.engine.pool, (SingletonThreadPool, StaticPool)):
+        return None
+    return db.engine.connect().execution_options(**{WRITE_LOCK: True})
 
 
 def new_worker_id() -> str:

@@ -14,7 +14,8 @@ from ..database import lock, write_transaction
 from ..extensions import db
 from ..notify.digests import schedule_digests
 from ..models import ACTIVE_STATUSES, Job, Seminar, SeminarState, User
-from ..notify.outbox import attendees, drop_pending, enqueue, enqueue_mail, schedule_reminders
+from ..notify.outbox import (attendees, drop_pending, enqueue, enqueue_mail, look_up, reminder_keys,
+                             schedule_reminders)
 from ..registration.service import promote_waitlist
 from ..timeutil import utcnow
 
@@ -131,12 +132,16 @@ def update_seminar(seminar_id: int, *, title: str | None = None, start_at: datet
             if seminar.meeting_id or seminar.is_published:
                 enqueue("video.update_meeting", seminar=seminar,
                         key=f"update-meeting:{seminar.id}:{seminar.ical_sequence}")
-            for reg in attendees(seminar):
+            confirmed = attendees(seminar)
+            look_up(f"changed:{reg.id}:{seminar.ical_sequence}" for reg in confirmed)
+            for reg in confirmed:
                 enqueue_mail("seminar_changed", reg, invite="REQUEST",
                              key=f"changed:{reg.id}:{seminar.ical_sequence}")
         if time_changed or reminders_changed:
             drop_pending("mail.reminder", seminar_id=seminar.id)
-            for reg in attendees(seminar):
+            confirmed = attendees(seminar)
+            look_up(reminder_keys(confirmed, now))
+            for reg in confirmed:
                 schedule_reminders(reg, now)
         if time_changed or digests_changed:
             schedule_digests(seminar, now)

@@ -1,0 +1,153 @@
+"""The fast ways of making a mail give the very bytes of the ordinary ways: invites spliced from a
+shared part (calendar.invite vs build_invite), text and HTML put together from a rendered shape
+(notify.rendering vs the templates), header lines written without the email package's parser
+(notify.fastmime) — for awkward names, addresses and links, in both languages."""
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timedelta, timezone
+
+import icalendar
+import pytest
+from flask_babel import force_locale
+
+from seminar import calendar
+from seminar.extensions import db
+from seminar.models import Registration
+from seminar.notify import fastmime, rendering
+from seminar.notify.mails import build_message, compose
+from seminar.notify.outbox import enqueue_mail
+from seminar.registration.service import SignUpData, confirm, sign_up
+
+from .icaljs import parse_with_icaljs
+
+NAMES = [
+    "Anouk de Vries",
+    "Jan-Willem O'Brien",
+    'Karin "Kaatje" Smit',
+    "Zoë Ünal-Çelik",
+    "A; B, C: D\\E",
+    "<b>Ingrid</b> & Co",
+    "http://example.org/x?a=1&b=2",
+    "iemand@example.org",
+    "www.example.com",
+    "Maximiliaan " * 9,
+    "名前 テスト" * 5,
+    "tab\there",
+]
+LINKS = [
+    "http://seminar.test/r/join/eyJyIjoxfQ.aSZ1Ng.0123456789abcdefghijklmnopqrstuvwxyz_-",
+    "https://seminar.test/r/join/" + "x" * 70 + "^\\",
+    None,
+]
+
+
+@pytest.fixture
+def attendees(app, make_seminar):
+    """Registrations with awkward names and addresses, confirmed, in Dutch and English."""
+    seminar = make_seminar(title="Meldcode; kindcheck, \"signalen\" & meer: een lange titel " * 2, capacity=50)
+    regs = []
+    for i, name in enumerate(NAMES):
+        address = f"persoon.{i}+tag@kinderopvang.example" if i % 3 else f"p{i}@kinderopvang.example"
+        reg = sign_up(seminar.id, SignUpData(name=name, email=address, organisation="KDV",
+                                             location_type="kdv", language="en" if i % 2 else "nl"))
+        confirm(reg.id)
+        regs.append(db.session.get(Registration, reg.id))
+    return regs
+
+
+@pytest.mark.parametrize("method", ["REQUEST", "CANCEL"])
+def test_spliced_invites_are_the_whole_build_byte_for_byte(attendees, method):
+    stamp = datetime.now(timezone.utc)
+    for sequence in (0, 7, 123456):
+        for link in LINKS:
+            for reg in attendees:
+                description = f"Persoonlijke link: {link}" if link else "Deze registratie is geannuleerd. " * 4
+                fast = calendar.invite(reg, method, sequence, link, description, stamp)
+                assert fast == calendar.build_invite(reg, method, sequence, link, description, stamp)
+    assert calendar._shared and all(s.verified and not s.broken for s in calendar._shared.values())
+
+
+def test_spliced_invite_reads_the_same_in_icalendar_and_icaljs(attendees):
+    reg = attendees[3]  # non-ASCII name
+    link = LINKS[1]
+    ics = calendar.invite(reg, "REQUEST", 5, link, f"Personal join link: {link}")
+    [event] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    assert str(event["ATTENDEE"]) == f"mailto:{reg.email}"
+    assert str(event["ATTENDEE"].params["CN"]) == reg.name
+    assert str(event["URL"]) == link and int(event["SEQUENCE"]) == 5
+    assert event.decoded("DTSTART") == reg.seminar.start_at
+    parsed = parse_with_icaljs(ics)
+    [ev] = parsed["events"]
+    assert ev["attendees"][0]["value"] == f"mailto:{reg.email}"
+
+
+def test_invites_follow_a_change_of_the_seminar(attendees):
+    reg = attendees[0]
+    before = calendar.invite(reg, "REQUEST", 1, LINKS[0], "x")
+    reg.seminar.start_at = reg.seminar.start_at + timedelta(days=1)
+    after = calendar.invite(reg, "REQUEST", 2, LINKS[0], "x")
+    stamp = datetime.now(timezone.utc)
+    assert before != after
+    assert calendar.invite(reg, "REQUEST", 2, LINKS[0], "x", stamp) == \
+        calendar.build_invite(reg, "REQUEST", 2, LINKS[0], "x", stamp)
+    db.session.rollback()
+
+
+def test_rendered_shapes_are_the_templates_output(attendees):
+    for reg in attendees:
+        for kind in ("seminar_changed", "confirm_address", "already_registered", "reminder"):
+            job = enqueue_mail(kind, reg, invite="REQUEST" if kind == "seminar_changed" else None)
+            db.session.flush()
+            composed = compose(job)
+            if composed is None:
+                continue
+            with force_locale(reg.language):
+                assert composed.rendered == rendering.ordinary(composed, reg.language)
+    db.session.rollback()
+    assert rendering._shapes and all(s is not None and s.verified for s in rendering._shapes.values())
+
+
+def test_rendering_puts_markup_in_escaped_and_links_urlized(attendees):
+    reg = attendees[5]  # "<b>Ingrid</b> & Co"
+    job = enqueue_mail("seminar_changed", reg, invite="REQUEST")
+    db.session.flush()
+    text, html = compose(job).rendered
+    assert "<b>Ingrid</b> & Co" in text
+    assert "&lt;b&gt;Ingrid&lt;/b&gt; &amp; Co" in html and "<b>Ingrid" not in html
+    assert '<a href="http://seminar.test/r/join/' in html
+    db.session.rollback()
+
+
+def test_header_lines_written_directly_are_the_policys(app):
+    values = {
+        "To": ["Anouk de Vries <anouk@kinderopvang.example>", "anouk@kinderopvang.example",
+               "Jan-Willem O'Brien <j.w+tag@x-y.example>", "A B C D E F G H I J K L M N O P <a@b.example>"],
+        "Date": [email.utils.formatdate(t, localtime=False) for t in (0, 10**9, 2 * 10**9, 1_767_225_599)],
+        "Message-ID": [email.utils.make_msgid(idstring=f"job{n}", domain="bmk.example") for n in (1, 99, 10**9)],
+    }
+    for name, lines in values.items():
+        for value in lines:
+            assert fastmime._fold(name, value) == fastmime.policy_fold(name, value)
+            assert fastmime.PLAIN[name].match(value), value  # these take the direct way
+    for value in ['"Kaatje, Smit" <k@x.example>', "Zoë <z@x.example>", "X " * 40 + "<x@x.example>"]:
+        assert fastmime._fold("To", value) == fastmime.policy_fold("To", value)
+
+
+def test_fast_messages_are_the_email_packages(attendees):
+    for reg in attendees:
+        job = enqueue_mail("seminar_changed", reg, invite="REQUEST")
+        db.session.flush()
+        composed = compose(job)
+        fast = fastmime.message_bytes(composed, *composed.to, job.id)
+        if fast is None:  # e.g. an address the fast way does not take
+            continue
+        data, _ = fast
+        parsed = email.message_from_bytes(data, policy=email.policy.default)
+        expected = build_message(composed, *composed.to, job.id, date=parsed["Date"], message_id=parsed["Message-ID"])
+        skeleton = fastmime._skeletons[fastmime._key(composed)]
+        for part, boundary in zip([p for p in expected.walk() if p.is_multipart()], skeleton.boundaries):
+            part.set_boundary(boundary)
+        assert data.decode("ascii") == fastmime._flatten(expected)
+    db.session.rollback()
