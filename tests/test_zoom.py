@@ -18,6 +18,8 @@ from seminar.video import get_provider, http
 from seminar.video.http import shared_token
 from seminar.video.zoom import zulu
 
+from seminar.notify.worker import run_batch
+
 from .conftest import future, links_in, make_app, work
 from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
 from .video_kit import (confirm_many, enable_logs, fresh, jobs, join_target, later, mails_to, registrations,
@@ -147,11 +149,66 @@ def test_a_wait_of_a_second_is_waited_out_within_the_batch(app, zoom, make_semin
     assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
 
 
+def test_a_failure_after_a_success_stays_flagged(app, zoom, make_seminar):
+    seminar = make_seminar(capacity=50)
+    work()
+    confirm_many(seminar, 40)
+    zoom.fail_next(2, status=503, path_contains="/batch_registrants", skip=1)
+    run_batch()
+
+    assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [200, 503, 503]
+    assert "503" in fresh(Seminar, seminar.id).platform_error
+    assert sum(1 for r in registrations() if r.join_url) == 30
+
+
+def test_a_long_wait_counts_from_when_it_was_asked(app, zoom, make_seminar):
+    """Short waits are waited out within the batch; a long one asked for later in the batch
+    makes the jobs due that long after it was asked, not after the batch began."""
+    seminar = make_seminar(capacity=20)
+    work()
+    confirm_many(seminar, 3)
+    zoom.fail_next(4, status=429, retry_after=1, path_contains="/batch_registrants")
+    zoom.fail_next(1, status=429, retry_after=30, path_contains="/batch_registrants")
+    run_batch()  # four waits of a second, then one of 30 s: the batch took over 4 s
+    asked = utcnow()  # a moment after the last 429
+
+    assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [429] * 5
+    assert all(job.due_at >= asked + timedelta(seconds=29.5) for job in jobs("video.add_attendee"))
+
+
+def test_one_address_at_its_daily_limit_holds_up_nobody_else(app, zoom, make_seminar):
+    """Zoom allows three adds of one address a day: that person waits until tomorrow, and the
+    worker goes on adding everyone else, also people who confirm later."""
+    from seminar.notify.worker import Pauses
+
+    seminar = make_seminar(capacity=20)
+    work()
+    again = SignUpData(name="Carla Smit", email="carla@gastouder.example", organisation="Gastouder",
+                       location_type="kdv")
+    for round_ in range(3):
+        reg = sign_up(seminar.id, again)
+        confirm_many(seminar, 1, prefix=f"ronde{round_}")  # confirmed together: one batch
+        confirm(reg.id)
+        work()
+        cancel(reg.id)
+        work()
+    carla = sign_up(seminar.id, again)
+    confirm_many(seminar, 2, prefix="vandaag")
+    confirm(carla.id)
+    pauses = Pauses()  # as the long-running worker keeps them
+    while run_batch(pauses=pauses):
+        pass
+    later = confirm_many(seminar, 1, prefix="later")
+    while run_batch(pauses=pauses):
+        pass
+
+    assert fresh(Registration, carla.id).join_url is None
+    assert all(fresh(Registration, reg_id).join_url for reg_id in later)
+
+
 def test_a_run_takes_due_attendees_along_in_full_calls(app, zoom, make_seminar):
     """A claimed batch of add jobs takes more due attendees of the same seminar along while the
     platform takes them (within VIDEO_WAIT_BUDGET): every call carries as many as it can."""
-    from seminar.notify.worker import run_batch
-
     seminar = make_seminar(capacity=50)
     work()
     people = [sign_up(seminar.id, SignUpData(name=f"Persoon {i}", email=f"p{i:02d}@kdv.example",
@@ -637,3 +694,21 @@ def test_a_meeting_that_could_not_be_made_is_tried_again_next_day(app, zoom, mak
     assert len(jobs("video.create_meeting")) == 1  # the organisers see the failure; a day passes
     work(now=later(25))
     assert meeting_id(seminar) in zoom.meetings and all(r.join_url for r in registrations())
+
+
+def test_a_link_to_a_meeting_made_anew_meanwhile_is_not_stored(app, zoom, make_seminar):
+    """What a call achieved is recorded after the next call: if the meeting was made anew in
+    between, the link to the old one is dropped (the attendee's own job adds them to the new one)."""
+    from seminar.database import write_transaction
+    from seminar.video.base import AttendeeLink
+    from seminar.video.jobs import _store_link
+
+    seminar = make_seminar()
+    work()
+    [reg_id] = confirm_many(seminar, 1)
+    with write_transaction():
+        _store_link(reg_id, AttendeeLink(join_url="https://zoom.example/w/old", registrant_id="r1"),
+                    "seat_confirmed", "an-older-meeting")
+    assert fresh(Registration, reg_id).join_url is None
+    work()
+    assert fresh(Registration, reg_id).join_url in approved(zoom, meeting_id(seminar)).values()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import socket
 import time
 import uuid
@@ -130,7 +131,8 @@ class Outcome:
     def __init__(self, worker_id: str, now: datetime, pauses: Pauses | None = None,
                  subjects: dict[int, tuple[str, int | None]] | None = None):
         self.worker_id = worker_id
-        self.now = now
+        self.now = now  # when the batch began (tests pass a moment of their own)
+        self.began = time.monotonic()
         self.pauses = pauses
         self.subjects = subjects or {}  # id(job) -> (kind, seminar_id), read when claimed
         self.asked: dict[tuple[str, int | None], datetime] = {}  # pauses asked for in this batch
@@ -204,21 +206,29 @@ class Outcome:
         log.error("job %s (%s) failed permanently: %s", job.id, job.kind, error)
         return self._close(job, state=JobState.FAILED.value, done_at=utcnow(), last_error=error[:2000])
 
-    def retry(self, job: Job, error: str, after: float | None = None) -> bool:
+    def current(self) -> datetime:
+        """Now, on the batch's clock: when it began plus the time it has taken so far (a batch of
+        platform calls can take a while, and a wait asked for counts from when it was asked)."""
+        return self.now + timedelta(seconds=time.monotonic() - self.began)
+
+    def retry(self, job: Job, error: str, after: float | None = None, pause: bool = True) -> bool:
+        """Run the job again later. `after`: the other side's wish (Retry-After), which also
+        pauses this kind of job for this seminar unless `pause` is False (a wait that concerns
+        this one job only); else our own backoff."""
         if job.attempts >= current_app.config["WORKER_MAX_ATTEMPTS"]:
             return self.failed(job, f"gave up after {job.attempts} attempts: {error}")
-        if after is not None:  # the other side's wish (Retry-After), not our own backoff
+        if after is not None and pause:
             self._pause(job, after)
         delay = after if after is not None else backoff(job.attempts)
         log.warning("job %s (%s) attempt %s: %s; again in %.0f s", job.id, job.kind, job.attempts, error, delay)
         return self._close(job, state=JobState.PENDING.value, last_error=error[:2000],
-                           due_at=self.now + timedelta(seconds=delay))
+                           due_at=self.current() + timedelta(seconds=delay))
 
     def defer(self, job: Job, reason: str, after: float) -> bool:
         # Waiting is not a failed attempt.
         self._pause(job, after)
         return self._close(job, state=JobState.PENDING.value, last_error=reason,
-                           attempts=max(0, job.attempts - 1), due_at=self.now + timedelta(seconds=after))
+                           attempts=max(0, job.attempts - 1), due_at=self.current() + timedelta(seconds=after))
 
     def release(self, jobs: Iterable[Job], reason: str, after: float) -> None:
         """Hand back jobs that were claimed but not tried (e.g. SMTP went away mid-batch)."""
@@ -237,8 +247,8 @@ class Outcome:
         """Claim up to `limit` more due jobs of one kind for one seminar into this batch (e.g. to
         fill a platform call that takes 30 attendees at once)."""
         db.session.rollback()
-        now = max(self.now, utcnow())  # jobs that came due since the batch began count too
-        more = claim(self.worker_id, now, limit, only=(kind, seminar_id)) if limit > 0 else []
+        # Jobs that came due since the batch began count too.
+        more = claim(self.worker_id, self.current(), limit, only=(kind, seminar_id)) if limit > 0 else []
         if self.pauses is not None:
             self.subjects.update({id(job): (job.kind, job.seminar_id) for job in more})
         return more
@@ -403,8 +413,17 @@ def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tes
     poll = current_app.config["WORKER_POLL_SECONDS"]
     pauses = Pauses()
     housekeeping_due = 0.0
+    stopping = []
+
+    def stop(signum, frame) -> None:
+        # SIGTERM (make run's Ctrl-C, systemd, docker stop): finish the batch in hand, so what
+        # the outside world already accepted is recorded, then leave.
+        log.info("worker %s stopping after this batch", worker_id)
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
     log.info("worker %s started", worker_id)
-    while True:
+    while not stopping:
         wait = poll
         try:
             if time.monotonic() >= housekeeping_due:
@@ -419,8 +438,9 @@ def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tes
             db.session.rollback()
             busy = 0
         db.session.remove()
-        if not busy:
+        if not busy and not stopping:
             time.sleep(wait)
+    log.info("worker %s stopped", worker_id)
 
 
 def idle_wait(poll: float, pauses: Pauses | None = None, least: float = 0.05) -> float:

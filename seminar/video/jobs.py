@@ -253,7 +253,7 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
     # waits: every call carries as many attendees as it can, and a rate-limited platform is
     # called again the moment it allows. What a call achieved is recorded right after the next
     # call was made (or at the end), so recording never delays that next call.
-    deadline = time.monotonic() + current_app.config["VIDEO_WAIT_BUDGET"]
+    deadline = outcome.began + current_app.config["VIDEO_WAIT_BUDGET"]  # for the whole batch
     taken = None
     succeeded = retried = False
     try:
@@ -270,43 +270,45 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
             except PlatformError as exc:
                 wait = short_wait(exc, retried)
                 ready_at = time.monotonic() + (wait or 0.0)
-                taken = _record_taken(taken, outcome)
+                previous, taken = taken, None
+                _record_taken(previous, outcome)
                 if wait is not None and ready_at <= deadline:
                     log.info("seminar %s: %s; the same %s attendees again in %.1f s",
                              seminar_id, exc, len(batch), wait)
                     time.sleep(max(0.0, ready_at - time.monotonic()))
                     retried = retried or not (exc.throttled or exc.slow_down)
                     continue
+                succeeded = False  # flagged for organisers by _not_added (unless only throttled)
                 if _not_added(exc, batch, rest, outcome, seminar_id, meeting_id):
                     return
             else:
                 succeeded = True
                 answered = [(job, job.registration_id, job.payload.get("mail", "seat_confirmed"))
                             for job in batch]
-                taken = _record_taken(taken, outcome)
-                taken = (answered, links)
+                previous, taken = taken, (answered, links, meeting_id)
+                _record_taken(previous, outcome)
             waiting, retried = rest, False
     finally:
-        _record_taken(taken, outcome)
-        if succeeded:
+        previous, taken = taken, None
+        _record_taken(previous, outcome)
+        if succeeded:  # the last call went through: any problem flagged earlier is over
             seminar = db.session.get(Seminar, seminar_id)
             if seminar.platform_error and seminar.meeting_id:
                 note_platform_problem(seminar_id, None)
 
 
-def _record_taken(taken: tuple[list, dict[int, AttendeeLink]] | None, outcome: Outcome) -> None:
+def _record_taken(taken: tuple[list, dict[int, AttendeeLink], str] | None, outcome: Outcome) -> None:
     """Record what one call achieved: each added attendee's link and seat mail, in one
     transaction; anyone the platform answered no link for is tried again."""
     if taken is None:
-        return None
-    answered, links = taken
+        return
+    answered, links, meeting_id = taken
     outcome.done_together([
-        (job, Done(apply=lambda reg_id=reg_id, mail=mail: _store_link(reg_id, links[reg_id], mail)))
+        (job, Done(apply=lambda reg_id=reg_id, mail=mail: _store_link(reg_id, links[reg_id], mail, meeting_id)))
         for job, reg_id, mail in answered if reg_id in links])
     for job, reg_id, _ in answered:
         if reg_id not in links:
             outcome.retry(job, "platform returned no link for this attendee")
-    return None
 
 
 def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: Outcome,
@@ -324,7 +326,8 @@ def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: O
         # One address hit a limit of its own: it waits, the others go again at once.
         for job in batch:
             if job.registration_id in exc.only:
-                outcome.retry(job, f"platform: {exc}", delay_for(exc))
+                # A wait for this one address (e.g. until tomorrow): the others go on meanwhile.
+                outcome.retry(job, f"platform: {exc}", delay_for(exc), pause=False)
             else:
                 outcome.release([job], f"not added: {exc}", 0.0)
         return False
@@ -342,8 +345,12 @@ def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: O
     return False
 
 
-def _store_link(reg_id: int, link: AttendeeLink, mail: str) -> None:
+def _store_link(reg_id: int, link: AttendeeLink, mail: str, meeting_id: str) -> None:
     reg = lock(Registration, reg_id)  # a cancellation at this moment is seen
+    if reg.seminar.meeting_id != meeting_id:
+        # The meeting was made anew meanwhile (recreate_meeting): a job of its own adds this
+        # attendee to the new one; this link leads to the old one.
+        return
     reg.join_url = link.join_url
     reg.platform_registrant_id = link.registrant_id
     if reg.status != "confirmed":

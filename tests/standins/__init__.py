@@ -45,6 +45,7 @@ class _Rule:
     content_type: str | None = None
     headers: dict = field(default_factory=dict)
     seconds: float = 0.0
+    skip: int = 0  # matching requests to let through first
 
     def matches(self, method: str, path: str, is_token: bool) -> bool:
         if self.remaining <= 0:
@@ -52,8 +53,13 @@ class _Rule:
         if self.method and self.method.upper() != method:
             return False
         if self.path_contains is None:
-            return not is_token  # token endpoint only when explicitly targeted
-        return self.path_contains in path
+            hit = not is_token  # token endpoint only when explicitly targeted
+        else:
+            hit = self.path_contains in path
+        if hit and self.skip > 0:
+            self.skip -= 1
+            return False
+        return hit
 
 
 def format_retry_after(value) -> str:
@@ -159,8 +165,9 @@ class StandInServer:
 
     # --------------------------------------------------------- fault injection
     def fail_next(self, n=1, status=429, *, retry_after=None, body=None,
-                  content_type=None, headers=None, path_contains=None, method=None):
-        """Answer the next ``n`` matching requests with ``status``.
+                  content_type=None, headers=None, path_contains=None, method=None, skip=0):
+        """Answer the next ``n`` matching requests with ``status`` (after letting ``skip`` of
+        them through).
 
         ``body`` (bytes) replaces the API's usual error JSON, e.g. garbage HTML
         with ``status=200``.  ``retry_after``: seconds or a datetime (sent as
@@ -171,7 +178,7 @@ class StandInServer:
         if retry_after is not None:
             hdrs["Retry-After"] = format_retry_after(retry_after)
         with self.lock:
-            self._faults.append(_Rule(n, path_contains, method, status, body, content_type, hdrs))
+            self._faults.append(_Rule(n, path_contains, method, status, body, content_type, hdrs, skip=skip))
 
     def delay_next(self, n, seconds, *, path_contains=None, method=None):
         """Sleep ``seconds`` server-side before handling the next ``n`` matching requests.
