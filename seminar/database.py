@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .extensions import db
 
 WRITE_LOCK = "seminar_write_lock"
+SINGLE_STATEMENT = "seminar_single_statement"
 
 
 @event.listens_for(Engine, "connect")
@@ -38,7 +39,22 @@ def _sqlite_connect(dbapi_connection, connection_record) -> None:
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn) -> None:
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_LOCK) else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(SINGLE_STATEMENT):
+            return  # SQLite runs a statement on its own in a transaction of its own
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_LOCK) else "BEGIN")
+
+
+@contextmanager
+def single_statement() -> Iterator[Connection]:
+    """A connection of its own for one statement that needs no transaction around it (a read of
+    committed data): no BEGIN and ROLLBACK, which on PostgreSQL are round trips of their own."""
+    engine = db.engine
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            yield connection.execution_options(**{SINGLE_STATEMENT: True})
+        else:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

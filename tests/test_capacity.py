@@ -91,3 +91,30 @@ def test_two_hundred_confirmations_for_the_last_ten_seats(app, make_seminar):
     positions = db.session.scalars(db.select(Registration.waitlisted_at).where(
         Registration.status == "waitlisted")).all()
     assert len(positions) == 190 and all(positions)
+
+
+def test_one_address_signing_up_many_times_at_once_gets_one_registration(app, make_seminar):
+    # A double (or twelvefold) click: sign-ups do not wait for each other, so the unique index on
+    # active registrations and the lock on the existing one decide. One registration, a fresh
+    # confirmation link for every sign-up, no error.
+    seminar_id = make_seminar().id
+    data = SignUpData(name="Anouk de Vries", email="Anouk@Kinderopvang.example", organisation="KDV",
+                      location_type="kdv")
+    all_at_once(app, lambda _: sign_up(seminar_id, data), list(range(12)))
+    assert statuses() == {"pending": 1}
+    reg = db.session.scalars(db.select(Registration)).one()
+    assert reg.confirm_mails == 12
+    keys = db.session.scalars(db.select(Job.key).where(Job.kind == "mail.confirm_address")).all()
+    assert sorted(keys) == sorted(f"confirm:{reg.id}:{n}" for n in range(1, 13))
+
+
+def test_signing_up_again_after_cancelling_makes_a_new_registration(app, make_seminar):
+    seminar = make_seminar()
+    data = SignUpData(name="Anouk", email="anouk@kinderopvang.example", organisation="KDV",
+                      location_type="kdv")
+    first = sign_up(seminar.id, data)
+    confirm(first.id)
+    cancel(first.id)
+    second = sign_up(seminar.id, data)
+    assert second.id != first.id and second.status == "pending" and second.confirm_mails == 1
+    assert statuses() == {"cancelled": 1, "pending": 1}

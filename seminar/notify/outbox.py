@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -109,6 +109,21 @@ def enqueue_mail(kind: str, registration: Registration, *, key: str | None = Non
         registration.ical_sequence += 1
     return enqueue(f"mail.{kind}", registration=registration, key=key, due_at=due_at, payload=payload,
                    new_key=True)
+
+
+def enqueue_for_new(kind: str, *, seminar_id: int, registration_id: int, key: str,
+                    payload: dict | None = None) -> None:
+    """Queue one intent, due now, about a registration inserted in this very transaction: nothing
+    can be queued under its key yet, so it is one INSERT on the session's connection, without the
+    ORM's unit of work (the sign-up path writes one per request). Still in the caller's
+    transaction; the unique key still holds."""
+    db.session.connection().execute(_INSERT_JOB, dict(
+        kind=kind, key=key, seminar_id=seminar_id, registration_id=registration_id,
+        due_at=utcnow(), payload=payload or {}, state=JobState.PENDING.value,
+    ))
+
+
+_INSERT_JOB = insert(Job.__table__)  # built once; its defaults (attempts, created_at…) still apply
 
 
 def _reminders(registration: Registration, now: datetime) -> list[tuple[int, datetime, str]]:

@@ -8,12 +8,13 @@ import re
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, func, select
 
-from ..database import lock, write_transaction
+from ..database import lock, single_statement, write_transaction
 from ..extensions import db
 from ..notify.digests import schedule_digests
-from ..models import ACTIVE_STATUSES, Job, Seminar, SeminarState, User
+from ..models import (ACTIVE_STATUSES, Job, Registration, RegistrationStatus, Seminar, SeminarState,
+                      User)
 from ..notify.outbox import (attendees, drop_pending, enqueue, enqueue_mail, look_up, reminder_keys,
                              schedule_reminders)
 from ..registration.service import promote_waitlist
@@ -182,6 +183,33 @@ def upcoming(now: datetime | None = None) -> list[Seminar]:
 
 def by_slug(slug: str) -> Seminar | None:
     return db.session.scalar(select(Seminar).where(Seminar.slug == slug))
+
+
+# What a seminar's public sign-up page shows and needs, read on every visit: one statement built
+# once, on a connection of its own, giving a plain row (no session, no ORM object: those cost more
+# than the rest of the page together).
+_seminar, _registration = Seminar.__table__.c, Registration.__table__.c
+PAGE_FIELDS = ("id", "slug", "title", "description", "speakers", "start_at", "duration_minutes",
+               "capacity", "state")
+_PAGE_BY_SLUG = select(
+    *(_seminar[name] for name in PAGE_FIELDS),
+    select(func.count(_registration.id))
+    .where(_registration.seminar_id == _seminar.id,
+           _registration.status == RegistrationStatus.CONFIRMED.value)
+    .scalar_subquery().label("confirmed"),
+).where(_seminar.slug == bindparam("slug"))
+
+
+def page_by_slug(slug: str) -> Row | None:
+    """The seminar's PAGE_FIELDS and its `confirmed` seats (`.id`, `.state`, …), or None: committed
+    data, read by one statement on a connection of its own."""
+    with single_statement() as connection:
+        return connection.execute(_PAGE_BY_SLUG, {"slug": slug}).one_or_none()
+
+
+def seats_left(page: Row) -> int:
+    """`Seminar.seats_left` for a seminar read by `page_by_slug`."""
+    return max(0, page.capacity - page.confirmed)
 
 
 def all_seminars() -> list[Seminar]:

@@ -8,10 +8,12 @@ from sqlalchemy import text
 from .. import calendar, captcha
 from ..errors import render_error
 from ..extensions import db, limiter
-from ..programme.service import by_slug, upcoming
+from ..programme.service import by_slug, page_by_slug, upcoming
 from ..registration.forms import SignUpForm
-from ..registration.service import RegistrationClosed, SignUpData, closed_reason, sign_up
+from ..registration.service import (NoSuchSeminar, RegistrationClosed, SignUpData, closed_reason,
+                                    sign_up_at)
 from ..tokens import external_url
+from .pages import render_form_page, render_signup_page
 
 bp = Blueprint("public", __name__)
 
@@ -61,36 +63,58 @@ def _signup_address() -> str:
 @limiter.limit(lambda: current_app.config["SIGNUP_ADDRESS_RATE_LIMIT"], methods=["POST"],
                key_func=_signup_address, exempt_when=lambda: not request.form.get("email"))
 def seminar_page(slug: str):
-    seminar = _visible_seminar(slug)
+    if request.method != "POST":
+        seminar = _page_seminar(slug)
+        reason = closed_reason(seminar)
+        return render_signup_page(seminar, closed_message(reason) if reason else None)
     form = SignUpForm()
-    reason = closed_reason(seminar)
-    if not form.is_submitted():
-        return render_template("public/seminar.html", seminar=seminar, form=form,
-                               closed=closed_message(reason) if reason else None)
-    if reason:
-        return render_error(409 if reason == "started" else 410, _("Signing up is closed"),
-                            closed_message(reason))
-    if form.website.data:
-        # A bot filled the honeypot: answer as if all went well, store nothing.
-        current_app.logger.info("sign-up refused: honeypot filled")
-        return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
-    if not form.validate():
-        return render_template("public/seminar.html", seminar=seminar, form=form), 400
-    if not captcha.passed(request.form):
-        return render_template("public/seminar.html", seminar=seminar, form=form,
-                               captcha_failed=True), 400
+    honeypot = bool(form.website.data)
+    valid = not honeypot and form.validate()
+    if honeypot or not valid or captcha.enabled():
+        # Not a plain sign-up: answer in this order, as the page always has.
+        seminar = _page_seminar(slug)
+        reason = closed_reason(seminar)
+        if reason:
+            return _closed(reason)
+        if honeypot:
+            # A bot filled the honeypot: answer as if all went well, store nothing.
+            current_app.logger.info("sign-up refused: honeypot filled")
+            return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
+        if not valid:
+            return render_form_page(seminar, form), 400
+        if not captcha.passed(request.form):
+            return render_form_page(seminar, form, captcha_failed=True), 400
     data = SignUpData(
         name=form.name.data, email=form.email.data, organisation=form.organisation.data,
         location_type=form.location_type.data, question=form.question.data or "",
         language=str(get_locale()),
     )
     try:
-        sign_up(seminar.id, data)
+        # Finds the seminar in the sign-up's own transaction: no page, or closed, is told the
+        # same way as above.
+        sign_up_at(slug, data)
+    except NoSuchSeminar:
+        abort(404)
     except RegistrationClosed as exc:
-        return render_error(409, _("Signing up is closed"), closed_message(exc.reason))
+        return _closed(exc.reason)
     # Post/Redirect/Get: a reload does not submit twice, and the page is the same for a new and
     # a known address.
-    return redirect(url_for("public.signed_up", slug=seminar.slug), code=303)
+    return redirect(url_for("public.signed_up", slug=slug), code=303)
+
+
+def _page_seminar(slug: str):
+    """The seminar as the sign-up page reads it: a plain row (see pages.py), not an ORM object."""
+    seminar = page_by_slug(slug)
+    if seminar is None or seminar.state == "draft":
+        abort(404)
+    return seminar
+
+
+def _closed(reason: str):
+    if reason == "draft":  # not published (any more): no page here
+        abort(404)
+    return render_error(409 if reason == "started" else 410, _("Signing up is closed"),
+                        closed_message(reason))
 
 
 @bp.get("/seminars/<slug>/aangemeld")

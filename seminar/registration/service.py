@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import lock, write_transaction
 from ..extensions import db
-from ..models import ACTIVE_STATUSES, Registration, RegistrationStatus as S, Seminar
-from ..notify.outbox import drop_pending, enqueue, enqueue_mail, schedule_reminders
+from ..models import ACTIVE_STATUSES, Registration, RegistrationStatus as S, Seminar, SeminarState
+from ..notify.outbox import drop_pending, enqueue, enqueue_for_new, enqueue_mail, schedule_reminders
 from ..timeutil import utcnow
 
 
@@ -44,24 +44,24 @@ def normalize_email(address: str) -> str:
     return address.strip().lower()
 
 
-def closed_reason(seminar: Seminar, now: datetime | None = None) -> str | None:
-    if seminar.is_cancelled:
+def closed_reason(seminar: Seminar | Row, now: datetime | None = None) -> str | None:
+    """Why signing up is not possible (None: it is). `seminar`: a Seminar, or a row with its
+    `state` and `start_at` (the public page reads one)."""
+    return _closed_reason(seminar.state, seminar.start_at, now)
+
+
+def _closed_reason(state: str, start_at: datetime, now: datetime | None = None) -> str | None:
+    if state == SeminarState.CANCELLED.value:
         return "cancelled"
-    if not seminar.is_published:
+    if state != SeminarState.PUBLISHED.value:
         return "draft"
-    if seminar.has_started(now):
+    if (now or utcnow()) >= start_at:
         return "started"
     return None
 
 
-def _active(seminar_id: int, email_normalized: str) -> Registration | None:
-    return db.session.scalar(
-        select(Registration).where(
-            Registration.seminar_id == seminar_id,
-            Registration.email_normalized == email_normalized,
-            Registration.status.in_(ACTIVE_STATUSES),
-        )
-    )
+class NoSuchSeminar(LookupError):
+    """No seminar with that id or address."""
 
 
 def sign_up(seminar_id: int, data: SignUpData) -> Registration:
@@ -72,9 +72,21 @@ def sign_up(seminar_id: int, data: SignUpData) -> Registration:
     waitlisted). The caller shows the same page either way, so the page never reveals whether
     an address was registered.
     """
+    reg_id = _sign_up_retried(_LOCK_SEMINAR, {"seminar_id": seminar_id}, data)
+    return db.session.get(Registration, reg_id)
+
+
+def sign_up_at(slug: str, data: SignUpData) -> int:
+    """`sign_up` for the seminar whose page is at `slug`: the public form's POST, which finds the
+    seminar in the sign-up's own transaction instead of reading it first in another. Returns the
+    registration's id (the page needs nothing more)."""
+    return _sign_up_retried(_LOCK_SEMINAR_AT, {"slug": slug}, data)
+
+
+def _sign_up_retried(find_seminar, params: dict, data: SignUpData) -> int:
     for attempt in (1, 2):
         try:
-            return _sign_up(seminar_id, data)
+            return _sign_up(find_seminar, params, data)
         except IntegrityError:
             # The same address signed up at the same moment in another request, and that one
             # stored its registration first (the unique index on active registrations said no):
@@ -84,7 +96,7 @@ def sign_up(seminar_id: int, data: SignUpData) -> Registration:
     raise AssertionError("unreachable")
 
 
-def _sign_up(seminar_id: int, data: SignUpData) -> Registration:
+def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
     now = utcnow()
     with write_transaction():
         # A sign-up changes no seats, so sign-ups need not wait for each other: a shared lock on
@@ -92,45 +104,72 @@ def _sign_up(seminar_id: int, data: SignUpData) -> Registration:
         # still makes them wait for, and be waited for by, anything that changes the seminar
         # (cancel, publish, update, a confirmation: all lock it FOR UPDATE). SQLite's IMMEDIATE
         # transaction serialises every writer regardless.
-        seminar = _lock_shared(seminar_id)
-        reason = closed_reason(seminar, now)
+        connection = db.session.connection()
+        normalized = normalize_email(data.email)
+        # The seminar, and this address's active registration there if it has one: one statement.
+        seminar = connection.execute(find_seminar, dict(params, email=normalized)).one_or_none()
+        if seminar is None:
+            raise NoSuchSeminar()
+        seminar_id, active_id = seminar.id, seminar.active_id
+        reason = _closed_reason(seminar.state, seminar.start_at, now)
         if reason:
             raise RegistrationClosed(reason)
-        normalized = normalize_email(data.email)
-        reg = _active(seminar.id, normalized)
-        if reg is None:
-            reg = Registration(
-                seminar=seminar, name=data.name.strip(), email=data.email.strip(),
-                email_normalized=normalized, organisation=data.organisation.strip(),
-                location_type=data.location_type, question=data.question.strip(),
-                language=data.language, consent_at=now, signed_up_at=now,
-                status=S.PENDING.value, confirm_mails=1,
-            )
-            db.session.add(reg)
-            db.session.flush()
-            # A registration made just now has no work queued yet: no need to look for the key.
-            enqueue_mail("confirm_address", reg, key=f"confirm:{reg.id}:1", new_key=True)
-        else:
+        reg = None
+        if active_id is not None:
             # Sign-ups do not wait for each other, so the same address twice at once (a double
-            # click) must: lock this registration before counting its confirmation mails.
-            reg = lock(Registration, reg.id)
+            # click) must: lock this registration before counting its confirmation mails. It is
+            # read afresh under that lock: it may have been cancelled while this waited for the
+            # seminar's lock (then this sign-up makes a new one).
+            reg = lock(Registration, active_id)
+            if reg.status not in ACTIVE_STATUSES:
+                reg = None
+        if reg is not None:
             reg.confirm_mails += 1
             if reg.status == S.PENDING.value:
                 reg.signed_up_at = now  # a fresh link: the lapse time counts from now
                 enqueue_mail("confirm_address", reg, key=f"confirm:{reg.id}:{reg.confirm_mails}")
             else:
                 enqueue_mail("already_registered", reg, key=f"already:{reg.id}:{reg.confirm_mails}")
-    return reg
+        else:
+            # The common case, once per sign-up: two plain INSERTs (the registration and its
+            # confirmation mail) instead of the ORM's unit of work. The unique index on active
+            # registrations still decides between two sign-ups of one address at once.
+            # (The columns' defaults, e.g. the calendar UID, apply as they do for the ORM.)
+            reg_id = connection.execute(_INSERT_REGISTRATION, dict(
+                seminar_id=seminar_id, name=data.name.strip(), email=data.email.strip(),
+                email_normalized=normalized, organisation=data.organisation.strip(),
+                location_type=data.location_type, question=data.question.strip(),
+                language=data.language, consent_at=now, signed_up_at=now,
+                status=S.PENDING.value, confirm_mails=1,
+            )).inserted_primary_key[0]
+            # A registration made just now has no work queued yet: no need to look for the key.
+            enqueue_for_new("mail.confirm_address", seminar_id=seminar_id, registration_id=reg_id,
+                            key=f"confirm:{reg_id}:1")
+    return active_id if reg is not None else reg_id
 
 
-def _lock_shared(seminar_id: int) -> Seminar | None:
-    stmt = (
-        select(Seminar)
-        .where(Seminar.id == seminar_id)
-        .with_for_update(read=True, key_share=True)
-        .execution_options(populate_existing=True)
-    )
-    return db.session.execute(stmt).scalar_one_or_none()
+# Built once: a sign-up runs them with its own parameters (building a statement costs more than
+# running it on SQLite). Columns of the table, not the mapped class: plain rows, no ORM.
+_seminar, _registration = Seminar.__table__.c, Registration.__table__.c
+# The active statuses written out, as in the partial unique index on active registrations: only
+# then can SQLite and PostgreSQL look the address up in that index (with the statuses as
+# parameters they cannot tell the index applies, and go through every pending registration of
+# the seminar instead, a longer list with every sign-up).
+_IS_ACTIVE = text("registration.status IN (%s)" % ", ".join(f"'{s}'" for s in ACTIVE_STATUSES))
+_ACTIVE_ID = select(_registration.id).where(
+    _registration.seminar_id == _seminar.id,
+    _registration.email_normalized == bindparam("email"),
+    _IS_ACTIVE,
+).scalar_subquery().label("active_id")
+# The seminar locked FOR KEY SHARE (PostgreSQL; SQLite has no row locks, its IMMEDIATE
+# transaction covers it), with the id of the address's active registration (`email`), if any.
+_LOCK_SEMINAR = (select(_seminar.id, _seminar.state, _seminar.start_at, _ACTIVE_ID)
+                 .where(_seminar.id == bindparam("seminar_id"))
+                 .with_for_update(read=True, key_share=True, of=Seminar.__table__))
+_LOCK_SEMINAR_AT = (select(_seminar.id, _seminar.state, _seminar.start_at, _ACTIVE_ID)
+                    .where(_seminar.slug == bindparam("slug"))
+                    .with_for_update(read=True, key_share=True, of=Seminar.__table__))
+_INSERT_REGISTRATION = insert(Registration.__table__)
 
 
 def confirm(registration_id: int) -> Registration:
