@@ -7,21 +7,22 @@ sidesteps VTIMEZONE blocks altogether (Thunderbird's parser misreads the RDATE-l
 
 A fan-out (a seminar moved: one update per attendee) sends hundreds of invites that differ only in
 the attendee's own lines. `invite` therefore builds the lines every attendee shares once per seminar
-state (with `icalendar`, as always) and writes only the attendee's own properties per invite, each
-through `icalendar`'s own content-line code, checked byte for byte against a whole build once per
-shared part.
+state (with `icalendar`, as always) and writes only the attendee's own lines per invite, each value
+escaped by `icalendar`'s own function for its type, checked byte for byte against a whole build
+once per shared part.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import parseaddr
 from functools import lru_cache
 
 from flask import current_app
-from icalendar import Calendar, Event, vCalAddress, vText
-from icalendar.parser import Contentline
+from icalendar import Calendar, Event, vCalAddress, vText, vUri
+from icalendar.parser import Contentline, Parameters, param_value
 
 from .models import Registration, Seminar
 from .timeutil import utcnow
@@ -111,6 +112,41 @@ def build_invite(registration: Registration, method: str, sequence: int, join_li
 
 def _personal_lines(registration: Registration, method: str, sequence: int, join_link: str | None,
                     description: str, stamp: datetime) -> dict[str, bytes]:
+    """The attendee's own content lines, as a whole build writes them.
+
+    Written here from the values, each escaped by icalendar's own functions for its type (text,
+    a parameter, an address, a URI) as `Event.add` and `content_line` would; a stamp that is not
+    UTC takes icalendar's whole way (`_personal_lines_icalendar`). tests/test_mail_fast_paths.py
+    holds both ways side by side."""
+    if stamp.tzinfo is not timezone.utc:
+        return _personal_lines_icalendar(registration, method, sequence, join_link, description, stamp)
+    name = registration.name
+    # Parameters.to_ical: CN is quoted when it holds one of its `quote_also` characters (" '").
+    cn = param_value(name, always_quote=any(c in name for c in CN_QUOTE_ALSO))
+    lines = {
+        "UID": "UID:" + _text(f"{registration.ical_uid}@{sender_domain()}"),
+        "DTSTAMP": f"DTSTAMP:{stamp.year:04}{stamp.month:02}{stamp.day:02}"
+                   f"T{stamp.hour:02}{stamp.minute:02}{stamp.second:02}Z",
+        "SEQUENCE": f"SEQUENCE:{int(sequence)}",
+        "DESCRIPTION": "DESCRIPTION:" + _text(description),
+        "ATTENDEE": f"ATTENDEE;CN={cn};PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT;RSVP=FALSE:"
+                    + vCalAddress(f"mailto:{registration.email}").to_ical().decode("utf-8"),
+    }
+    if join_link and method == "REQUEST":
+        lines["LOCATION"] = "LOCATION:" + _text(join_link)
+        lines["URL"] = "URL:" + vUri(join_link).to_ical().decode("utf-8")
+    return {line_name: _folded(Contentline(text)) for line_name, text in lines.items()}
+
+
+CN_QUOTE_ALSO = Parameters.quote_also.get("CN", "")
+
+
+def _text(value: str) -> str:
+    return vText(value).to_ical().decode("utf-8")
+
+
+def _personal_lines_icalendar(registration: Registration, method: str, sequence: int,
+                              join_link: str | None, description: str, stamp: datetime) -> dict[str, bytes]:
     """The attendee's own content lines, each made (and folded) by icalendar as in a whole build."""
     event = Event()
     event.add("uid", f"{registration.ical_uid}@{sender_domain()}")
@@ -152,6 +188,7 @@ class _Shared:
 
 
 _shared: "OrderedDict[tuple, _Shared]" = OrderedDict()
+_shared_lock = threading.Lock()
 MAX_SHARED = 32
 
 
@@ -159,10 +196,11 @@ def _shared_part(seminar: Seminar, method: str, with_link: bool) -> _Shared:
     name, address = organiser_address()
     key = (seminar.id, seminar.title, seminar.start_at, seminar.end_at, seminar.is_cancelled, method,
            with_link, name, address, sender_domain())
-    shared = _shared.get(key)
-    if shared is not None:
-        _shared.move_to_end(key)
-        return shared
+    with _shared_lock:  # a web process's threads share these too
+        shared = _shared.get(key)
+        if shared is not None:
+            _shared.move_to_end(key)
+            return shared
     cal = _invite_calendar(_Probe(seminar), method, 0, "probe:" if with_link else None, "probe")
     pieces: list = []
     for line_name, value in cal.property_items():
@@ -174,9 +212,11 @@ def _shared_part(seminar: Seminar, method: str, with_link: bool) -> _Shared:
                 pieces[-1] += line
             else:
                 pieces.append(line)
-    shared = _shared[key] = _Shared(pieces)
-    while len(_shared) > MAX_SHARED:
-        _shared.popitem(last=False)
+    shared = _Shared(pieces)
+    with _shared_lock:
+        _shared[key] = shared
+        while len(_shared) > MAX_SHARED:
+            _shared.popitem(last=False)
     return shared
 
 

@@ -131,7 +131,9 @@ def test_header_lines_written_directly_are_the_policys(app):
         for value in lines:
             assert fastmime._fold(name, value) == fastmime.policy_fold(name, value)
             assert fastmime.PLAIN[name].match(value), value  # these take the direct way
-    for value in ['"Kaatje, Smit" <k@x.example>', "Zoë <z@x.example>", "X " * 40 + "<x@x.example>"]:
+    for value in ['"Kaatje, Smit" <k@x.example>', "Zoë <z@x.example>", "X " * 40 + "<x@x.example>",
+                  # Names that look like encoded words (a person may type them): the policy decodes them.
+                  "=?utf-8?q?Hi?= <h@x.example>", "=?iso-8859-1?q?J=F6rg?= <j@x.example>"]:
         assert fastmime._fold("To", value) == fastmime.policy_fold("To", value)
 
 
@@ -151,3 +153,70 @@ def test_fast_messages_are_the_email_packages(attendees):
             part.set_boundary(boundary)
         assert data.decode("ascii") == fastmime._flatten(expected)
     db.session.rollback()
+
+
+def test_personal_invite_lines_written_directly_are_icalendars(app):
+    """The attendee's own lines of an invite, written from the values, against icalendar's Event."""
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    names = NAMES + ['^caret^ "quoted"', "a:b;c,d", "line\nbreak", "back\\slash", "O'Neil", "NoSpaces", "x" * 80]
+    addresses = ["p@kinderopvang.example", "persoon.1+tag@kinderopvang.example", "zoë@voorbeeld.example"]
+    descriptions = ["Persoonlijke link: " + (LINKS[0] or ""), "a;b,c\\d\nnext\r\nline\rend", "\\N",
+                    "Deze registratie is geannuleerd. " * 4, "Ünïcödé — " * 12]
+    stamps = [datetime(2026, 3, 29, 1, 2, 3, 456789, tzinfo=timezone.utc),
+              datetime(2026, 3, 29, 3, 2, 3, tzinfo=ZoneInfo("Europe/Amsterdam"))]
+    for i, name in enumerate(names):
+        reg = SimpleNamespace(name=name, email=addresses[i % len(addresses)], ical_uid=f"reg-{i},x;y")
+        for link in LINKS:
+            for method in ("REQUEST", "CANCEL"):
+                for description in descriptions:
+                    for stamp in stamps:
+                        args = (reg, method, 123 * i, link, description, stamp)
+                        assert calendar._personal_lines(*args) == calendar._personal_lines_icalendar(*args), args
+
+
+QP_SAMPLES = [
+    "", "\n", "a", "a\n", "a\n\nb", "\r", "x\r\ny\rz\n", "tab\tend\t", "space end ", "=" * 200,
+    "é" * 100, "Zoë Ünal-Çelik, … “quotes” \x85\x0b\x0c\x1c\x1d\x1e\u2028 end",
+    *("y" * n + " " for n in range(70, 80)), *("y" * n + "=" for n in range(70, 80)),
+    *("y" * n + "é" for n in range(70, 80)), *("y" * n for n in range(72, 80)),
+    "<p style=\"margin:0 0 14px;word-break:break-word;overflow-wrap:anywhere;\">Hallo Anouk,</p>\n" * 3,
+]
+
+
+def test_quoted_printable_line_by_line_is_the_email_packages():
+    from email.contentmanager import _encode_text
+
+    fastmime.forget()
+    for sample in QP_SAMPLES + ["\n".join(QP_SAMPLES), "\r\n".join(QP_SAMPLES) + "\r\n"]:
+        expected = fastmime._crlf(_encode_text(sample, "utf-8", "quoted-printable", fastmime.POLICY)[1])
+        assert fastmime._qp(sample) == expected, sample
+        assert fastmime._qp(sample) == expected, sample  # the second time from the lines kept
+    fastmime.forget()
+    assert not fastmime._qp_lines
+
+
+def test_messages_looked_up_once_per_language_are_flask_babels(app):
+    from flask_babel import gettext, ngettext
+
+    from seminar.notify import mails
+
+    seen = {}
+    for lang in ("nl", "en", "nl"):
+        with force_locale(lang):
+            expected = [gettext("Hello %(name)s,", name="Anouk"), gettext("Seminar"),
+                        gettext("Join with your personal link: %(link)s", link="https://x.example/%s"),
+                        *(ngettext("Reminder: %(title)s starts in %(num)d hour",
+                                   "Reminder: %(title)s starts in %(num)d hours", n, title="T") for n in (1, 2, 24))]
+        for _ in range(2):  # the second time from the messages kept
+            with mails.in_language(lang):
+                assert mails.language() == lang
+                assert [mails._("Hello %(name)s,", name="Anouk"), mails._("Seminar"),
+                        mails._("Join with your personal link: %(link)s", link="https://x.example/%s"),
+                        *(mails.ngettext("Reminder: %(title)s starts in %(num)d hour",
+                                         "Reminder: %(title)s starts in %(num)d hours", n, title="T")
+                          for n in (1, 2, 24))] == expected
+        seen[lang] = expected
+    assert seen["en"][0] == "Hello Anouk," and seen["en"][-1] == "Reminder: T starts in 24 hours"
+    assert seen["nl"][0] != seen["en"][0]

@@ -160,3 +160,59 @@ def test_two_workers_at_once_never_send_twice(app, smtp, make_seminar, db_url, t
     db.session.rollback()
     assert_each_once(smtp, addresses)
     assert {j.state for j in mail_jobs()} == {"done"}
+
+
+def test_accepted_mails_recorded_together_leave_a_lost_lease_alone(make_seminar, caplog):
+    """Outcomes recorded together (one executemany): a job another worker took over meanwhile
+    stays theirs, the others are done, and the lost lease is logged."""
+    from seminar.notify.worker import Done, Outcome, outcome_connection
+
+    seminar = make_seminar()
+    sign_up_many(seminar, 3)
+    jobs = [job for job in claim("worker-a", limit=10) if job.kind.startswith("mail.")]
+    assert len(jobs) == 3
+    taken = jobs[1].id
+    db.session.execute(db.update(Job).where(Job.id == taken).values(claimed_by="worker-b"))
+    db.session.commit()
+    connection = outcome_connection()
+    assert connection is not None
+    try:
+        Outcome("worker-a", utcnow()).done_together(
+            [(job, Done(fields={"recipient": f"r{job.id}@x.example", "message": "m"})) for job in jobs], connection)
+    finally:
+        connection.close()
+    db.session.rollback()
+    rows = {job.id: (job.state, job.claimed_by, job.recipient) for job in mail_jobs()}
+    assert rows[taken] == ("claimed", "worker-b", None)
+    assert [rows[job.id] for job in jobs if job.id != taken] == \
+        [("done", None, f"r{job.id}@x.example") for job in jobs if job.id != taken]
+    assert any("leases lost" in record.getMessage() and str(taken) in record.getMessage() for record in caplog.records)
+
+
+def test_a_batch_stopped_midway_records_what_the_server_accepted(smtp, make_seminar, monkeypatch):
+    """Ctrl-C (or an error) in the middle of a batch: the mails the server already accepted are
+    recorded on the way out, so nobody gets theirs twice when the rest is taken again."""
+    from seminar.notify import delivery
+    from seminar.notify.worker import run_batch
+
+    seminar = make_seminar(capacity=50)
+    addresses = sign_up_many(seminar, 12)
+    real = delivery._prepare
+    composed = []
+
+    def prepare(job):
+        composed.append(job)
+        if len(composed) == 10:
+            smtp.recorder.wait_for(lambda messages: len(messages) >= 8, 10)
+            raise KeyboardInterrupt
+        return real(job)
+
+    monkeypatch.setattr(delivery, "_prepare", prepare)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch()
+    db.session.rollback()
+    assert Counter(job.state for job in mail_jobs())["done"] >= 8
+
+    monkeypatch.setattr(delivery, "_prepare", real)
+    run_due(now=later())
+    assert_each_once(smtp, addresses)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Job, Registration
-from . import rendering
+from . import fastmime, rendering
 from .fastmime import message_bytes
 from .mails import build_message, compose
 from .transport import PermanentFailure, TemporaryFailure, open_transport
@@ -136,6 +136,8 @@ class _Accepted:
         self.since = 0.0
 
     def add(self, job: Job, result: Done) -> None:
+        if len(self.results) >= GROUP:
+            self.record()  # never more than GROUP accepted and unrecorded
         if not self.results:
             self.since = time.monotonic()
         self.results.append((job, result))
@@ -213,14 +215,31 @@ def deliver(jobs: list[Job], outcome: Outcome) -> None:
         accepted.record()
     except BaseException:
         sender.halt.set()
+        _record_accepted(sender, handed, accepted)
         raise
     finally:
         sender.todo.put(None)
         sender.join(60)
         rendering.forget()
+        fastmime.forget()
         if connection is not None:
             connection.close()
         del loaded
+
+
+def _record_accepted(sender: _Sender, handed: dict, accepted: _Accepted) -> None:
+    """Leaving in the middle of a batch (an error, Ctrl-C): what the server accepted is still
+    recorded, so that it is not sent again after the lease."""
+    sender.todo.put(None)
+    sender.join(10)
+    try:
+        for job, answer in _answers(sender, wait=False):
+            if job is not None and answer is None and id(job) in handed:
+                _, recipient, kept = handed.pop(id(job))
+                accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
+        accepted.record()
+    except Exception:  # noqa: BLE001 - e.g. the database is what failed: the lease covers it
+        log.exception("could not record the mails accepted before the batch stopped")
 
 
 def _answers(sender: _Sender, wait: bool) -> list:

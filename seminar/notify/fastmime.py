@@ -24,6 +24,7 @@ try:  # the encoders set_content uses; private, so a Python without them takes t
     from email.contentmanager import _encode_base64, _encode_text
 except ImportError:  # pragma: no cover
     _encode_base64 = _encode_text = None
+from email.quoprimime import body_encode
 from email.generator import BytesGenerator
 from email.utils import formataddr, formatdate, parseaddr
 from io import BytesIO
@@ -72,7 +73,8 @@ PLAIN = {
 def _fold(name: str, value: str) -> str:
     """One header line as the generator writes it (CRLF)."""
     plain = PLAIN.get(name)
-    if plain is not None and len(name) + 2 + len(value) <= POLICY.max_line_length and plain.match(value):
+    if (plain is not None and len(name) + 2 + len(value) <= POLICY.max_line_length and "=?" not in value
+            and plain.match(value)):  # "=?…?=" would be an encoded word, which the policy decodes
         return f"{name}: {value}\r\n"
     return policy_fold(name, value)
 
@@ -83,6 +85,38 @@ def policy_fold(name: str, value: str) -> str:
 
 def _crlf(payload: str) -> str:
     return NLCRE.sub("\r\n", payload)
+
+
+# Quoted-printable lines already encoded (bytes of one line -> its encoding, CRLF): most lines of
+# a fan-out's mails are the same in every mail. Holds names and links: emptied after every batch.
+_qp_lines: dict[bytes, str] = {}
+MAX_QP_LINES = 4096
+
+
+def _qp(text: str) -> str:
+    """`_encode_text(text, "utf-8", "quoted-printable", POLICY)`, CRLF line ends, line by line.
+
+    `_encode_text` joins the UTF-8 lines with LF and `body_encode` encodes each line on its own
+    (the line ends it leaves alone; everything it escapes is escaped before it splits), so the
+    body's encoding is the encodings of its lines one after the other, each ending in LF."""
+    lines = text.encode("utf-8").splitlines()
+    if not lines:
+        return _crlf(_encode_text(text, "utf-8", "quoted-printable", POLICY)[1])
+    out = []
+    for line in lines:
+        done = _qp_lines.get(line)
+        if done is None:
+            done = _crlf(body_encode(line.decode("latin-1") + "\n", POLICY.max_line_length))
+            if len(_qp_lines) >= MAX_QP_LINES:
+                _qp_lines.clear()
+            _qp_lines[line] = done
+        out.append(done)
+    return "".join(out)
+
+
+def forget() -> None:
+    """Let go of the lines kept between mails (they hold names and links)."""
+    _qp_lines.clear()
 
 
 def _flatten(msg) -> str:
@@ -154,11 +188,11 @@ def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int
         "to": _fold("To", formataddr((to_name, to_address))),
         "date": _fold("Date", formatdate(localtime=False)),
         "id": _fold("Message-ID", new_message_id(job_id)),
-        "text": _crlf(_encode_text(text, "utf-8", "quoted-printable", POLICY)[1]),
-        "html": _crlf(_encode_text(html, "utf-8", "quoted-printable", POLICY)[1]),
+        "text": _qp(text),
+        "html": _qp(html),
     }
     if composed.invite:
-        values["ics"] = _crlf(_encode_text(composed.invite.decode("utf-8"), "utf-8", "quoted-printable", POLICY)[1])
+        values["ics"] = _qp(composed.invite.decode("utf-8"))
         values["ics64"] = _crlf(_encode_base64(composed.invite, POLICY.max_line_length))
     for boundary in skeleton.boundaries:
         if any(boundary in value for value in values.values()):

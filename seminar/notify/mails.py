@@ -6,13 +6,15 @@ HTML and, for invites, a `text/calendar` part plus an `.ics` attachment.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Callable
 
 from flask import current_app
-from flask_babel import force_locale, get_locale, gettext as _, ngettext
+from flask_babel import force_locale, get_locale, get_translations, gettext
 
 from .. import calendar, tokens
 from ..extensions import db
@@ -35,6 +37,54 @@ class Composed:
     to: tuple[str, str] | None = None  # (name, address), filled in by compose()
     footer: str | None = None  # replaces the attendee footer (mails to portal users)
     confidential: bool = False  # holds a sign-in link: not kept for the outbox view
+
+
+# The language a mail is being composed in, and that app's messages already translated into it.
+_language: ContextVar["tuple[str, dict] | None"] = ContextVar("mail_language", default=None)
+
+
+@contextmanager
+def in_language(lang: str):
+    """flask_babel's `force_locale(lang)`, and `_`/`ngettext` below look each message up once per
+    language (a fan-out asks the same dozen for every attendee)."""
+    with force_locale(lang):
+        token = _language.set((lang, current_app.extensions.setdefault("mail.translations", {})))
+        try:
+            yield
+        finally:
+            _language.reset(token)
+
+
+def _(string: str, **variables) -> str:
+    """flask_babel's `gettext`: the translation, with the variables put in."""
+    current = _language.get()
+    if current is None:
+        return gettext(string, **variables)
+    lang, translated = current
+    s = translated.get((lang, string))
+    if s is None:
+        s = translated[(lang, string)] = get_translations().ugettext(string)
+    return s % variables if variables else s
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """flask_babel's `ngettext`: the form for `num`, with `num` and the variables put in."""
+    variables.setdefault("num", num)
+    current = _language.get()
+    if current is None:
+        s = get_translations().ungettext(singular, plural, num)
+    else:
+        lang, translated = current
+        s = translated.get((lang, singular, plural, num))
+        if s is None:
+            s = translated[(lang, singular, plural, num)] = get_translations().ungettext(singular, plural, num)
+    return s % variables
+
+
+def language() -> str:
+    """The language being composed in (as `str(get_locale())` identifies it)."""
+    current = _language.get()
+    return current[0] if current is not None else str(get_locale())
 
 
 Composer = Callable[[Job, Registration], "Composed | None"]
@@ -69,7 +119,7 @@ def _details(reg: Registration) -> list[tuple[str, str]]:
 def _when(seminar) -> str:
     """`when(seminar)`, formatted once per seminar time and language (Babel's date formatting is
     the slow part of composing an attendee's mail)."""
-    key = (seminar.start_at, seminar.end_at, str(get_locale()), current_app.config["TIMEZONE"])
+    key = (seminar.start_at, seminar.end_at, language(), current_app.config["TIMEZONE"])
     text = _WHEN.get(key)
     if text is None:
         if len(_WHEN) >= 64:
@@ -253,7 +303,7 @@ def compose(job: Job) -> Composed | None:
     reg = job.registration
     if reg is None or reg.status == "purged":
         return None
-    with force_locale(reg.language or "nl"):
+    with in_language(reg.language or "nl"):
         composed = COMPOSERS[job.kind](job, reg)
         if composed is None:
             return None
@@ -269,7 +319,7 @@ def _compose_for_user(job: Job) -> Composed | None:
         return None
     # Portal users are the association's staff and speakers: their mails are in Dutch.
     lang = current_app.config["BABEL_DEFAULT_LOCALE"]
-    with force_locale(lang):
+    with in_language(lang):
         composed = USER_COMPOSERS[job.kind](job, user)
         if composed is None:
             return None

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from flask import current_app, render_template
-from flask_babel import get_locale
 from jinja2.nodes import EvalContext
 from markupsafe import escape
 
@@ -48,6 +48,7 @@ class _Shape:
 
 
 _shapes: "OrderedDict[tuple, _Shape | None]" = OrderedDict()
+_shapes_lock = threading.Lock()
 
 
 def ordinary(composed: "Composed", lang: str) -> tuple[str, str]:
@@ -73,7 +74,9 @@ def render(composed: "Composed", lang: str) -> tuple[str, str]:
 
 
 def _key(composed: "Composed", lang: str) -> tuple:
-    return (lang, str(get_locale()), current_app.config.get("ORGANISATION_NAME"), composed.subject,
+    from .mails import language
+
+    return (lang, language(), current_app.config.get("ORGANISATION_NAME"), composed.subject,
             tuple(composed.details), composed.footer, composed.action[0] if composed.action else None,
             composed.action is not None, len(composed.paragraphs), bool(composed.manage_link))
 
@@ -106,9 +109,10 @@ def _split(rendered: str) -> list:
 
 def _shape(composed: "Composed", lang: str) -> _Shape | None:
     key = _key(composed, lang)
-    if key in _shapes:
-        _shapes.move_to_end(key)
-        return _shapes[key]
+    with _shapes_lock:  # a web process's threads share the shapes too
+        if key in _shapes:
+            _shapes.move_to_end(key)
+            return _shapes[key]
     markers = {name: f"{MARK}{name[0]}{name[1:]}QZ" for name in _values(composed) or {}}
     shape = None
     if markers:
@@ -122,9 +126,10 @@ def _shape(composed: "Composed", lang: str) -> _Shape | None:
             shape = None
         else:
             shape.urlized.clear()
-    _shapes[key] = shape
-    while len(_shapes) > MAX_SHAPES:
-        _shapes.popitem(last=False)
+    with _shapes_lock:
+        _shapes[key] = shape
+        while len(_shapes) > MAX_SHAPES:
+            _shapes.popitem(last=False)
     return shape
 
 

@@ -185,18 +185,29 @@ class Outcome:
         now = utcnow()
         rows = [(self.job_id(job), result) for job, result in results]
 
+        def values(job_id: int, result: Done) -> dict:
+            row = {"b_id": job_id, "b_worker": self.worker_id, "b_done_at": now, "b_note": result.note}
+            row.update({f"b_{name}": value for name, value in result.fields.items()})
+            return row
+
         def record(execute) -> None:
             for job_id, result in rows:
-                values = {"b_id": job_id, "b_worker": self.worker_id, "b_done_at": now, "b_note": result.note}
-                values.update({f"b_{name}": value for name, value in result.fields.items()})
-                if execute(_done_statement(tuple(sorted(result.fields))), values).rowcount != 1:
+                if execute(_done_statement(tuple(sorted(result.fields))), values(job_id, result)).rowcount != 1:
                     log.warning("job %s: lease lost before its outcome was recorded", job_id)
                 elif result.apply is not None:
                     result.apply()
 
         if connection is not None and all(result.apply is None for _, result in results):
+            # Nothing to apply: one executemany per set of stored fields (rowcount is their sum).
+            groups: dict[tuple[str, ...], list[tuple[int, dict]]] = defaultdict(list)
+            for job_id, result in rows:
+                groups[tuple(sorted(result.fields))].append((job_id, values(job_id, result)))
             with connection.begin():
-                record(connection.execute)
+                for fields, group in groups.items():
+                    recorded = connection.execute(_done_statement(fields), [row for _, row in group]).rowcount
+                    if recorded != len(group):
+                        log.warning("jobs %s: %d of their leases lost before their outcomes were recorded",
+                                    ", ".join(str(job_id) for job_id, _ in group), len(group) - recorded)
             return
         db.session.rollback()
         with write_transaction():
