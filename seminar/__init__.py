@@ -47,10 +47,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + app.config[
             "SQLALCHEMY_DATABASE_URI"
         ].removeprefix("postgresql://")
-    # A server may have dropped a pooled connection (restart, failover): test each one on checkout.
-    # A SQLite file has no server to lose, and the test would cost every request a statement.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
-        "pool_pre_ping": not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")})
+    # Pooled connections that sat idle are tested when taken out (database.IDLE_PING_SECONDS);
+    # testing every one (pool_pre_ping) would cost each request a round trip to the server.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": False})
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -9,11 +9,14 @@ between; IMMEDIATE makes it wait for `busy_timeout` instead.)
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
 
 from .extensions import db
 
@@ -34,6 +37,34 @@ def _sqlite_connect(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+# A database server may drop a pooled connection (restart, failover, an idle timeout). A connection
+# that sat in the pool for this long is tested with a `SELECT 1` when it is taken out, and replaced
+# if it is dead; connections in constant use (a burst of sign-ups) are not, which saves a round trip
+# per request. A connection that dies while in use gives that one request a 503 (errors.py), and the
+# pool then replaces every connection older than the failure.
+IDLE_PING_SECONDS = 2.0
+
+
+@event.listens_for(Pool, "checkin")
+def _note_idle(dbapi_connection, connection_record) -> None:
+    connection_record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None:
+    since = connection_record.info.get("idle_since")
+    if since is None or isinstance(dbapi_connection, sqlite3.Connection):
+        return  # a fresh connection, or a SQLite file: nothing to lose
+    if time.monotonic() - since < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as exc:  # the driver's own error for a dead connection
+        raise DisconnectionError("pooled connection was dropped by the server") from exc
 
 
 @event.listens_for(Engine, "begin")

@@ -49,3 +49,17 @@ def test_request_during_outage_gets_503_and_the_next_one_works(app, client, pers
     assert client.get("/").status_code == 200
     assert person.sign_up(seminar).status_code == 303
     assert db.session.scalar(db.select(db.func.count(Registration.id))) == 1
+
+
+def test_a_dropped_idle_connection_is_replaced_unseen(app, client, person, make_seminar, monkeypatch):
+    """A connection that sat in the pool is tested when taken out: the server having dropped it
+    (a restart, an idle timeout) costs nobody an error."""
+    from seminar import database
+
+    seminar = make_seminar()
+    assert client.get("/").status_code == 200
+    db.session.rollback()
+    assert cut_connections() >= 1
+    monkeypatch.setattr(database, "IDLE_PING_SECONDS", 0.0)  # every pooled connection counts as idle
+    assert client.get("/").status_code == 200
+    assert person.sign_up(seminar).status_code == 303
