@@ -709,3 +709,31 @@ def test_a_link_to_a_meeting_made_anew_meanwhile_is_not_stored(app, zoom, make_s
     assert fresh(Registration, reg_id).join_url is None
     work()
     assert fresh(Registration, reg_id).join_url in approved(zoom, meeting_id(seminar)).values()
+
+
+
+def test_a_host_starts_the_meeting_with_a_fresh_start_link(app, client, zoom, make_seminar):
+    """Zoom's start_url expires after about two hours: the portal's "start the meeting" asks Zoom
+    for the current one each time, and says so plainly when Zoom cannot answer."""
+    from .portal_helpers import Staff, make_user
+
+    make_user("host@bmk.example", role="host")
+    seminar = make_seminar(hosts=["host@bmk.example"])
+    work()
+    stored = fresh(Seminar, seminar.id).meeting_host_url
+    host = Staff(client, "host@bmk.example").logged_in()
+    page = host.text(f"/manage/seminars/{seminar.id}")
+    assert f"/manage/seminars/{seminar.id}/start" in page and stored not in page
+
+    # Hours later Zoom hands out a new start link; the one stored at creation has expired.
+    current = f"https://us06web.zoom.us/s/{meeting_id(seminar)}?zak=fresh-from-zoom"
+    zoom.meetings[meeting_id(seminar)]["start_url"] = current
+    before = len(calls(zoom, "GET", f"/meetings/{meeting_id(seminar)}"))
+    started = host.get(f"/manage/seminars/{seminar.id}/start")
+    assert started.status_code == 303 and started.headers["Location"] == current != stored
+    assert len(calls(zoom, "GET", f"/meetings/{meeting_id(seminar)}")) == before + 1
+
+    zoom.fail_next(1, status=503, path_contains=f"/meetings/{meeting_id(seminar)}", method="GET")
+    failed = host.get(f"/manage/seminars/{seminar.id}/start")
+    assert failed.status_code == 303 and failed.headers["Location"].endswith(f"/manage/seminars/{seminar.id}")
+    assert "platform" in host.text(f"/manage/seminars/{seminar.id}")

@@ -18,6 +18,7 @@ from ..models import Job, Seminar
 from ..programme import service as programme
 from ..registration import service as registration
 from ..timeutil import local_zone, to_local, utcnow
+from ..video.base import PlatformError
 from . import admin, auth  # noqa: F401  (their views are on the same blueprint)
 from . import service
 from .access import bp, organiser_required, registration_or_404, visible_seminars, with_seminar
@@ -93,6 +94,21 @@ def seminar_page(seminar: Seminar):
         failed_jobs=programme.failed_jobs(seminar) if organiser else [],
         provider=service.video_provider(seminar),
     )
+
+
+@bp.get("/seminars/<int:seminar_id>/start")
+@with_seminar()
+def start_meeting(seminar: Seminar):
+    """The host's way into the meeting: a fresh start link from the platform."""
+    try:
+        link = service.host_link(seminar)
+    except PlatformError:
+        link = None
+    if not link:
+        flash(_("The video platform did not give a link to start the meeting just now. "
+                "Try again in a minute, or start it from your own account at the platform."), "error")
+        return redirect(url_for("manage.seminar_page", seminar_id=seminar.id), code=303)
+    return redirect(link, code=303)
 
 
 @bp.route("/seminars/<int:seminar_id>/edit", methods=["GET", "POST"])

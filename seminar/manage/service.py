@@ -229,3 +229,17 @@ def seminars_with_platform_errors() -> list[Seminar]:
 
 def video_provider(seminar: Seminar) -> str:
     return (seminar.video_provider or current_app.config["VIDEO_PROVIDER"]).lower()
+
+
+def host_link(seminar: Seminar) -> str | None:
+    """Where a host goes to start the seminar's meeting, fresh from the platform where links
+    expire. Raises PlatformError when the platform cannot say now."""
+    from ..video import get_provider
+
+    if not seminar.meeting_id and not seminar.meeting_host_url:
+        return None
+    provider = get_provider(video_provider(seminar))
+    try:
+        return provider.host_link(seminar)
+    finally:
+        provider.close()

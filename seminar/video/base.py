@@ -117,6 +117,10 @@ class VideoProvider(ABC):
     def forget_registrant(self, seminar: Seminar, registrant_id: str) -> None:
         """Remove what the platform keeps about one attendee (the privacy purge)."""
 
+    def host_link(self, seminar: Seminar) -> str | None:
+        """The link a host starts the meeting with, as valid now (Zoom's expires after ~2 h)."""
+        return seminar.meeting_host_url
+
     def close(self) -> None:
         """Let go of connections (called when a batch of jobs is done)."""
 

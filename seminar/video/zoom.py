@@ -171,6 +171,12 @@ class ZoomProvider(HttpProvider):
         log.info("zoom: %s of seminar %s deleted (%s registrants cancelled)", self.kind[:-1],
                  seminar.id, len(approved))
 
+    def host_link(self, seminar: Seminar) -> str | None:
+        # The start_url stored when the meeting was made expires after about two hours: ask Zoom
+        # for the current one each time a host starts the meeting.
+        answer = self.request("GET", self._url(seminar)) or {}
+        return answer.get("start_url") or seminar.meeting_host_url
+
     # ---------------------------------------------------------------- attendees
     def add_attendees(self, seminar: Seminar, registrations: list[Registration]) -> dict[int, AttendeeLink]:
         if not registrations:
