@@ -37,8 +37,10 @@ def privacy():
     return render_template("public/privacy.html")
 
 
-def _visible_seminar(slug: str):
-    seminar = by_slug(slug)
+def _visible_seminar(slug: str, load=by_slug):
+    """The published (or cancelled) seminar at `slug`, else 404. `load`: by_slug for the ORM
+    object, page_by_slug for the plain row the sign-up page reads (see pages.py)."""
+    seminar = load(slug)
     if seminar is None or seminar.state == "draft":
         abort(404)
     return seminar
@@ -64,7 +66,7 @@ def _signup_address() -> str:
                key_func=_signup_address, exempt_when=lambda: not request.form.get("email"))
 def seminar_page(slug: str):
     if request.method != "POST":
-        seminar = _page_seminar(slug)
+        seminar = _visible_seminar(slug, page_by_slug)
         reason = closed_reason(seminar)
         return render_signup_page(seminar, closed_message(reason) if reason else None)
     form = SignUpForm()
@@ -72,7 +74,7 @@ def seminar_page(slug: str):
     valid = not honeypot and form.validate()
     if honeypot or not valid or captcha.enabled():
         # Not a plain sign-up: answer in this order, as the page always has.
-        seminar = _page_seminar(slug)
+        seminar = _visible_seminar(slug, page_by_slug)
         reason = closed_reason(seminar)
         if reason:
             return _closed(reason)
@@ -100,14 +102,6 @@ def seminar_page(slug: str):
     # Post/Redirect/Get: a reload does not submit twice, and the page is the same for a new and
     # a known address.
     return redirect(url_for("public.signed_up", slug=slug), code=303)
-
-
-def _page_seminar(slug: str):
-    """The seminar as the sign-up page reads it: a plain row (see pages.py), not an ORM object."""
-    seminar = page_by_slug(slug)
-    if seminar is None or seminar.state == "draft":
-        abort(404)
-    return seminar
 
 
 def _closed(reason: str):

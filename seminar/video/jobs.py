@@ -208,7 +208,8 @@ def _still_to_add(jobs: list[Job], seminar: Seminar, outcome: Outcome) -> list[J
         if reg is None or reg.status != "confirmed" or seminar.is_cancelled:
             outcome.done(job, "no longer needed")
         elif reg.join_url:  # added before (a retried batch): only make sure the mail is queued
-            outcome.done(job, Done(apply=lambda job=job: _queue_seat_mail(job)))
+            outcome.done(job, Done(apply=lambda reg_id=job.registration_id, mail=_seat_mail(job):
+                                   _queue_seat_mail(db.session.get(Registration, reg_id), mail)))
         else:
             waiting.append(job)
     return waiting
@@ -256,6 +257,13 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
     deadline = outcome.began + current_app.config["VIDEO_WAIT_BUDGET"]  # for the whole batch
     taken = None
     succeeded = retried = False
+
+    def record_taken(then=None) -> None:
+        """Record what the previous call achieved; `then`: what the call just made achieved."""
+        nonlocal taken
+        previous, taken = taken, then
+        _record_taken(previous, outcome)
+
     try:
         while True:
             if len(waiting) < size and time.monotonic() < deadline:
@@ -270,8 +278,7 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
             except PlatformError as exc:
                 wait = short_wait(exc, retried)
                 ready_at = time.monotonic() + (wait or 0.0)
-                previous, taken = taken, None
-                _record_taken(previous, outcome)
+                record_taken()
                 if wait is not None and ready_at <= deadline:
                     log.info("seminar %s: %s; the same %s attendees again in %.1f s",
                              seminar_id, exc, len(batch), wait)
@@ -283,14 +290,11 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
                     return
             else:
                 succeeded = True
-                answered = [(job, job.registration_id, job.payload.get("mail", "seat_confirmed"))
-                            for job in batch]
-                previous, taken = taken, (answered, links, meeting_id)
-                _record_taken(previous, outcome)
+                record_taken(([(job, job.registration_id, _seat_mail(job)) for job in batch],
+                              links, meeting_id))
             waiting, retried = rest, False
     finally:
-        previous, taken = taken, None
-        _record_taken(previous, outcome)
+        record_taken()
         if succeeded:  # the last call went through: any problem flagged earlier is over
             seminar = db.session.get(Seminar, seminar_id)
             if seminar.platform_error and seminar.meeting_id:
@@ -358,7 +362,7 @@ def _store_link(reg_id: int, link: AttendeeLink, mail: str, meeting_id: str) -> 
         enqueue("video.remove_attendee", registration=reg,
                 key=f"remove:{reg.id}:{link.registrant_id or 'link'}")
         return
-    enqueue_mail(mail, reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
+    _queue_seat_mail(reg, mail)
 
 
 def _store_links(links: dict[int, AttendeeLink]) -> None:
@@ -369,9 +373,13 @@ def _store_links(links: dict[int, AttendeeLink]) -> None:
             reg.platform_registrant_id = link.registrant_id or reg.platform_registrant_id
 
 
-def _queue_seat_mail(job: Job) -> None:
-    reg = db.session.get(Registration, job.registration_id)
-    enqueue_mail(job.payload.get("mail", "seat_confirmed"), reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
+def _seat_mail(job: Job) -> str:
+    """The mail that follows adding this attendee (the seat mail unless the job names another)."""
+    return job.payload.get("mail", "seat_confirmed")
+
+
+def _queue_seat_mail(reg: Registration, mail: str) -> None:
+    enqueue_mail(mail, reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
 
 
 def pending_adds(seminar_id: int) -> set[int]:
