@@ -26,10 +26,12 @@ from . import StandInServer, format_retry_after
 
 # $ZOOM_OPENAPI_SPEC first; else a copy beside this file; else the shared/ folder that sits next
 # to the repository (a fresh clone in CI has ../shared beside it), found relative to this file.
+# Zoom's published OpenAPI description (the subset the team keeps in ../shared/zoom). The shared
+# one wins when the checkout sits beside it; the copy kept here lets a clone anywhere run the tests.
 SPEC_CANDIDATES = (
     os.environ.get("ZOOM_OPENAPI_SPEC", ""),
-    str(Path(__file__).with_name("zoom-meeting-api.subset.json")),
     str(Path(__file__).resolve().parents[3] / "shared" / "zoom" / "zoom-meeting-api.subset.json"),
+    str(Path(__file__).with_name("zoom-meeting-api.subset.json")),
 )
 JOIN_HOST = "https://us06web.zoom.us"
 KINDS = "<any(meetings,webinars):kind>"
