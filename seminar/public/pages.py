@@ -36,10 +36,13 @@ def page_seminar(row: Row) -> Seminar:
     return Seminar(**{name: getattr(row, name) for name in PAGE_FIELDS})
 
 
+def _render(row: Row, form: SignUpForm, left: int | None, **context) -> str:
+    return render_template(TEMPLATE, seminar=page_seminar(row), form=form, seats_left=left, **context)
+
+
 def render_form_page(row: Row, form: SignUpForm, **context) -> str:
     """The sign-up page with a submitted form (its errors shown): rendered as it is."""
-    return render_template(TEMPLATE, seminar=page_seminar(row), form=form,
-                           seats_left=seats_left(row), **context)
+    return _render(row, form, seats_left(row), **context)
 
 
 def render_signup_page(row: Row, closed: str | None) -> str:
@@ -48,8 +51,7 @@ def render_signup_page(row: Row, closed: str | None) -> str:
     left = None if closed else seats_left(row)
     if request.args.keys() - {"lang"}:
         # Other query arguments are carried into the language link: not worth a page each.
-        return render_template(TEMPLATE, seminar=page_seminar(row), form=SignUpForm(),
-                               closed=closed, seats_left=left)
+        return _render(row, SignUpForm(), left, closed=closed)
     config = current_app.config
     widget = captcha.widget()
     key = (tuple(row), left, closed, str(get_locale()), request.script_root,
@@ -72,14 +74,11 @@ def _render_parts(row: Row, closed: str | None, left: int | None) -> tuple[str, 
     """The page rendered with a placeholder token, split around it (a one-element tuple when
     the page carries no token)."""
     form = SignUpForm()
-    seminar = page_seminar(row)
     if closed or not form.meta.csrf:
-        return (render_template(TEMPLATE, seminar=seminar, form=form, closed=closed,
-                                seats_left=left),)
+        return (_render(row, form, left, closed=closed),)
     placeholder = f"csrf-{secrets.token_hex(16)}"
     form.csrf_token.current_token = placeholder
-    parts = tuple(render_template(TEMPLATE, seminar=seminar, form=form, closed=closed,
-                                  seats_left=left).split(placeholder))
+    parts = tuple(_render(row, form, left, closed=closed).split(placeholder))
     if len(parts) != 2:
         raise AssertionError("the sign-up page must carry its CSRF token exactly once")
     return parts
