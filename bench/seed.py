@@ -27,7 +27,7 @@ def main() -> int:
     from seminar import create_app
     from seminar.extensions import db
     from seminar.models import Job
-    from seminar.notify.worker import run_due
+    from seminar.jobs.worker import run_due
     from seminar.programme.service import create_seminar
     from seminar.registration.service import SignUpData, confirm, sign_up
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask, has_request_context, request, session
 
-from . import database  # noqa: F401  (registers the SQLite connection behaviour)
+from . import database
 from .config import load_config
 from .extensions import babel, csrf, db, limiter, login_manager, mail
 
@@ -64,6 +64,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     db.init_app(app)
+    with app.app_context():
+        database.init_engine(db.engine)
     mail.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
@@ -76,7 +78,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import security, templating
     from .cli import register_cli
     from .errors import register_error_handlers
-    from .manage.routes import bp as manage_bp
+    from .jobs import kinds
+    from .manage import admin as manage_admin, auth as manage_auth, routes as manage_routes  # noqa: F401
     from .public.routes import bp as public_bp
     from .registration.routes import bp as registration_bp
     from .webhooks.routes import bp as webhooks_bp
@@ -87,6 +90,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(public_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(webhooks_bp)
-    app.register_blueprint(manage_bp)
+    app.register_blueprint(manage_routes.bp)  # the portal: manage_admin's and manage_auth's views too
     register_cli(app)
+    kinds.bind()  # every job kind's handlers, looked up now: a wrong name stops the app here
     return app

@@ -178,7 +178,7 @@ def outbox(state, limit):
 @click.option("--once", is_flag=True, help="do everything due now, then exit")
 def worker(once):
     """Deliver due outbox messages, platform calls and scheduled jobs."""
-    from .notify.worker import run_due, run_forever
+    from .jobs.worker import run_due, run_forever
 
     if once:
         count = run_due()

@@ -7,7 +7,7 @@ import io
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Registration, Seminar
+from .models import Registration, RegistrationStatus, Seminar
 from .templating import status_label
 from .timeutil import to_local
 
@@ -24,7 +24,7 @@ def safe_cell(value) -> str:
 def rows(seminar: Seminar) -> list[list[str]]:
     regs = db.session.scalars(
         select(Registration)
-        .where(Registration.seminar_id == seminar.id, Registration.status != "purged")
+        .where(Registration.seminar_id == seminar.id, Registration.status != RegistrationStatus.PURGED)
         .order_by(Registration.status, Registration.name)
     )
     fmt = "%Y-%m-%d %H:%M"

@@ -7,20 +7,24 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .timeutil import UTCDateTime, utcnow
 
 
-class SeminarState(str, enum.Enum):
+# Status columns hold one of their enum's values, checked by the database (a CHECK constraint on
+# SQLite and PostgreSQL alike). Members are strings too, so compare with the member itself:
+# `reg.status == RegistrationStatus.CONFIRMED` (never a bare "confirmed", never `.value`).
+
+class SeminarState(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
     CANCELLED = "cancelled"
 
 
-class RegistrationStatus(str, enum.Enum):
+class RegistrationStatus(enum.StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
@@ -29,8 +33,32 @@ class RegistrationStatus(str, enum.Enum):
     PURGED = "purged"
 
 
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Lane(enum.StrEnum):
+    """Which work a worker takes first: what a person is waiting for (a confirmation link, a seat
+    mail) goes before work for many (calendar updates, reminders, digests)."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+
+def status_column(enum_class: type[enum.StrEnum], name: str, length: int) -> Enum:
+    """A string column that holds one of `enum_class`'s values, with a CHECK constraint."""
+    return Enum(enum_class, name=name, native_enum=False, create_constraint=True, length=length,
+                values_callable=lambda members: [member.value for member in members],
+                validate_strings=True)
+
+
 # A registration in one of these holds (or waits for) a place: at most one per seminar and address.
-ACTIVE_STATUSES = ("pending", "confirmed", "waitlisted")
+ACTIVE_STATUSES = (RegistrationStatus.PENDING, RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
+# Jobs in these are still to run: an intent's key is unique among them.
+LIVE_STATES = (JobState.PENDING, JobState.CLAIMED)
 
 
 seminar_hosts = db.Table(
@@ -53,7 +81,8 @@ class Seminar(db.Model):
     start_at: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_minutes: Mapped[int]
     capacity: Mapped[int]
-    state: Mapped[str] = mapped_column(String(16), default=SeminarState.DRAFT.value)
+    state: Mapped[SeminarState] = mapped_column(status_column(SeminarState, "state", 16),
+                                                default=SeminarState.DRAFT)
     # Reminder and host-digest offsets, hours before the start, comma separated ("24,1").
     reminder_hours: Mapped[str] = mapped_column(String(40), default="24,1")
     digest_hours: Mapped[str] = mapped_column(String(40), default="24,1")
@@ -84,11 +113,11 @@ class Seminar(db.Model):
 
     @property
     def is_published(self) -> bool:
-        return self.state == SeminarState.PUBLISHED.value
+        return self.state == SeminarState.PUBLISHED
 
     @property
     def is_cancelled(self) -> bool:
-        return self.state == SeminarState.CANCELLED.value
+        return self.state == SeminarState.CANCELLED
 
     def has_started(self, now: datetime | None = None) -> bool:
         return (now or utcnow()) >= self.start_at
@@ -96,7 +125,7 @@ class Seminar(db.Model):
     def accepts_sign_ups(self, now: datetime | None = None) -> bool:
         return self.is_published and not self.has_started(now)
 
-    def count(self, status: str) -> int:
+    def count(self, status: RegistrationStatus) -> int:
         return db.session.scalar(
             select(func.count(Registration.id)).where(
                 Registration.seminar_id == self.id, Registration.status == status
@@ -105,11 +134,20 @@ class Seminar(db.Model):
 
     @property
     def confirmed_count(self) -> int:
-        return self.count(RegistrationStatus.CONFIRMED.value)
+        return self.count(RegistrationStatus.CONFIRMED)
 
     @property
     def waitlist_count(self) -> int:
-        return self.count(RegistrationStatus.WAITLISTED.value)
+        return self.count(RegistrationStatus.WAITLISTED)
+
+    def attendees(self, *statuses: RegistrationStatus) -> list["Registration"]:
+        """Its registrations in `statuses` (default: confirmed), in the order they were made."""
+        statuses = statuses or (RegistrationStatus.CONFIRMED,)
+        return list(db.session.scalars(
+            select(Registration)
+            .where(Registration.seminar_id == self.id, Registration.status.in_(statuses))
+            .order_by(Registration.id)
+        ))
 
     @property
     def seats_left(self) -> int:
@@ -144,7 +182,8 @@ class Registration(db.Model):
     question: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(5), default="nl")
     consent_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default=RegistrationStatus.PENDING.value)
+    status: Mapped[RegistrationStatus] = mapped_column(status_column(RegistrationStatus, "status", 16),
+                                                       default=RegistrationStatus.PENDING)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The latest sign-up with this address: a pending registration lapses counting from here.
     signed_up_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -169,7 +208,7 @@ class Registration(db.Model):
 
     @property
     def holds_seat(self) -> bool:
-        return self.status == RegistrationStatus.CONFIRMED.value
+        return self.status == RegistrationStatus.CONFIRMED
 
 
 class User(UserMixin, db.Model):
@@ -190,24 +229,21 @@ class User(UserMixin, db.Model):
         return self.role == "organiser"
 
 
-class JobState(str, enum.Enum):
-    PENDING = "pending"
-    CLAIMED = "claimed"
-    DONE = "done"
-    FAILED = "failed"
-
-
 class Job(db.Model):
     """One unit of durable work: a mail to send or a call to a video platform.
 
     Written in the same transaction as the change that causes it; the worker claims due rows
     with a lease, so work claimed by a worker that died is taken again once the lease runs out.
-    `key` is unique per intent, so the same intent is never queued twice.
+    `key` names the intent (e.g. `seat-mail:12`): unique among jobs still to run (pending or
+    claimed), so the same intent is never queued twice at once (seminar/jobs/kinds.py).
     """
 
     __table_args__ = (
         Index("ix_job_state_due", "state", "due_at"),
-        UniqueConstraint("key", name="uq_job_key"),
+        Index("uq_job_live_key", "key", unique=True,
+              sqlite_where=db.text("state IN ('pending', 'claimed')"),
+              postgresql_where=db.text("state IN ('pending', 'claimed')")),
+        Index("ix_job_key", "key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -216,7 +252,8 @@ class Job(db.Model):
     seminar_id: Mapped[int | None] = mapped_column(ForeignKey("seminar.id"), index=True)
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registration.id"), index=True)
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(10), default=JobState.PENDING.value)
+    state: Mapped[JobState] = mapped_column(status_column(JobState, "state", 10), default=JobState.PENDING)
+    lane: Mapped[Lane] = mapped_column(status_column(Lane, "lane", 12), default=Lane.BULK)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 
 from .database import write_transaction
 from .extensions import db
-from .models import ACTIVE_STATUSES, Job, PurgeLog, Registration, Seminar
-from .notify.outbox import enqueue
+from .jobs import kinds
+from .models import ACTIVE_STATUSES, LIVE_STATES, Job, JobState, PurgeLog, Registration, RegistrationStatus, Seminar
 from .registration.service import cancel, normalize_email
 from .timeutil import utcnow
 
@@ -45,13 +45,13 @@ def _due(now: datetime) -> PurgeReport:
         select(Registration.id, Registration.seminar_id, Registration.status, Seminar.start_at,
                Seminar.duration_minutes)
         .join(Seminar, Seminar.id == Registration.seminar_id)
-        .where(Registration.status != "purged")
+        .where(Registration.status != RegistrationStatus.PURGED)
     )
     for reg_id, seminar_id, status, start_at, minutes in rows:
         ended = start_at + timedelta(minutes=minutes)
         if ended + retention <= now:
             reason = "retention"
-        elif status == "lapsed":
+        elif status == RegistrationStatus.LAPSED:
             reason = "lapsed"
         else:
             continue
@@ -77,17 +77,17 @@ def _erase(ids: list[int], reason: str, seminar_id: int | None) -> None:
         for reg in db.session.scalars(select(Registration).where(Registration.id.in_(ids))):
             if reg.platform_registrant_id:
                 # The platform call needs only the registrant id, which is not personal data.
-                enqueue("video.remove_attendee", registration=reg, key=f"purge-remove:{reg.id}")
+                kinds.REMOVE_ATTENDEE.enqueue(registration=reg)
                 removals += 1
             reg.name = reg.email = reg.organisation = reg.question = ""
             reg.email_normalized = f"purged-{reg.id}"
             reg.join_url = None
-            reg.status = "purged"
+            reg.status = RegistrationStatus.PURGED
         # Queued mail to them is dropped; sent mail and error texts (which quote addresses) go.
         dropped = db.session.execute(
             update(Job).where(Job.registration_id.in_(ids), Job.kind.like("mail.%"),
-                              Job.state.in_(("pending", "claimed")))
-            .values(state="done", last_error="not sent: personal data purged")
+                              Job.state.in_(LIVE_STATES))
+            .values(state=JobState.DONE, last_error="not sent: personal data purged")
             .execution_options(synchronize_session=False)
         ).rowcount or 0
         cleared = db.session.execute(
@@ -117,7 +117,7 @@ def export_person(email: str) -> dict:
     out = []
     for reg in regs:
         mails = db.session.scalars(
-            select(Job).where(Job.registration_id == reg.id, Job.kind.like("mail.%"), Job.state == "done")
+            select(Job).where(Job.registration_id == reg.id, Job.kind.like("mail.%"), Job.state == JobState.DONE)
             .order_by(Job.id)
         )
         out.append({
@@ -142,7 +142,7 @@ def erase_person(email: str) -> int:
     for reg in regs:
         if reg.status in ACTIVE_STATUSES:
             cancel(reg.id)
-    ids = [reg.id for reg in regs if reg.status != "purged"]
+    ids = [reg.id for reg in regs if reg.status != RegistrationStatus.PURGED]
     if ids:
         _erase(ids, "request", None)
     return len(ids)

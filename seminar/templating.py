@@ -4,45 +4,22 @@ from __future__ import annotations
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_date, format_time, get_locale, gettext as _, lazy_gettext
 
-from .models import Seminar
+from .jobs import kinds
+from .models import RegistrationStatus, Seminar
 
 STATUS_LABELS = {
-    "pending": lazy_gettext("waiting for your confirmation"),
-    "confirmed": lazy_gettext("seat confirmed"),
-    "waitlisted": lazy_gettext("on the waitlist"),
-    "cancelled": lazy_gettext("cancelled"),
-    "lapsed": lazy_gettext("lapsed (not confirmed in time)"),
-    "purged": lazy_gettext("removed"),
-}
-
-
-JOB_LABELS = {
-    "mail.confirm_address": lazy_gettext("Mail: confirm your address"),
-    "mail.already_registered": lazy_gettext("Mail: already registered"),
-    "mail.seat_confirmed": lazy_gettext("Mail: seat confirmed, with invite"),
-    "mail.promoted": lazy_gettext("Mail: seat from the waitlist, with invite"),
-    "mail.waitlisted": lazy_gettext("Mail: on the waitlist"),
-    "mail.reminder": lazy_gettext("Mail: reminder"),
-    "mail.seminar_changed": lazy_gettext("Mail: seminar changed, calendar update"),
-    "mail.seminar_cancelled": lazy_gettext("Mail: seminar cancelled"),
-    "mail.registration_cancelled": lazy_gettext("Mail: registration cancelled"),
-    "mail.host_digest": lazy_gettext("Mail: attendee list for hosts"),
-    "mail.password_reset": lazy_gettext("Mail: portal password link"),
-    "video.create_meeting": lazy_gettext("Platform: create meeting"),
-    "video.update_meeting": lazy_gettext("Platform: update meeting"),
-    "video.delete_meeting": lazy_gettext("Platform: delete meeting"),
-    "video.add_attendee": lazy_gettext("Platform: add attendee"),
-    "video.remove_attendee": lazy_gettext("Platform: remove attendee"),
-    "video.forget_attendee": lazy_gettext("Platform: remove attendee data"),
-    "video.check_meeting": lazy_gettext("Platform: check meeting"),
-    "video.reconcile": lazy_gettext("Platform: reconcile attendees"),
-    "video.attendance": lazy_gettext("Platform: fetch attendance"),
+    RegistrationStatus.PENDING: lazy_gettext("waiting for your confirmation"),
+    RegistrationStatus.CONFIRMED: lazy_gettext("seat confirmed"),
+    RegistrationStatus.WAITLISTED: lazy_gettext("on the waitlist"),
+    RegistrationStatus.CANCELLED: lazy_gettext("cancelled"),
+    RegistrationStatus.LAPSED: lazy_gettext("lapsed (not confirmed in time)"),
+    RegistrationStatus.PURGED: lazy_gettext("removed"),
 }
 
 
 def job_label(kind: str) -> str:
-    """What an outbox entry is, in words (the kind itself for anything unnamed)."""
-    return str(JOB_LABELS.get(kind, kind))
+    """What an outbox entry is, in words (its kind's label, kinds.py)."""
+    return kinds.label(kind)
 
 
 def status_label(status: str) -> str:

@@ -12,7 +12,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from .extensions import db
-from .models import Registration
+from .models import Registration, RegistrationStatus
 
 PURPOSES = {"confirm", "manage", "join"}
 
@@ -61,7 +61,7 @@ def load_token(purpose: str, token: str) -> Registration:
     if type(ident) is not int or not 0 < ident < 2**31:
         raise InvalidToken()
     reg = db.session.get(Registration, ident)
-    if reg is None or reg.status == "purged":
+    if reg is None or reg.status == RegistrationStatus.PURGED:
         raise InvalidToken()
     return reg
 

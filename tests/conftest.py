@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from seminar import create_app
 from seminar.extensions import db
-from seminar.notify.worker import run_due
+from seminar.jobs.worker import run_due
 from seminar.programme.service import create_seminar
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")

@@ -11,7 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from seminar.extensions import db
 from seminar.models import Job, Registration
-from seminar.notify.worker import claim, run_due
+from seminar.jobs.runner import claim
+from seminar.jobs.worker import run_due
 from seminar.timeutil import utcnow
 
 from .conftest import Person, links_in

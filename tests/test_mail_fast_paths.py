@@ -17,7 +17,7 @@ from seminar.extensions import db
 from seminar.models import Registration
 from seminar.notify import fastmime, rendering
 from seminar.notify.mails import build_message, compose
-from seminar.notify.outbox import enqueue_mail
+from seminar.jobs import kinds
 from seminar.registration.service import SignUpData, confirm, sign_up
 
 from .icaljs import parse_with_icaljs
@@ -98,7 +98,9 @@ def test_invites_follow_a_change_of_the_seminar(attendees):
 def test_rendered_shapes_are_the_templates_output(attendees):
     for reg in attendees:
         for kind in ("seminar_changed", "confirm_address", "already_registered", "reminder"):
-            job = enqueue_mail(kind, reg, invite="REQUEST" if kind == "seminar_changed" else None)
+            extra = {"hours": 24} if kind == "reminder" else {}  # what the reminder says when it has none
+            job = kinds.get(f"mail.{kind}").enqueue(registration=reg, calendar="REQUEST" if kind == "seminar_changed" else None,
+                                                    **extra)
             db.session.flush()
             composed = compose(job)
             if composed is None:
@@ -111,7 +113,7 @@ def test_rendered_shapes_are_the_templates_output(attendees):
 
 def test_rendering_puts_markup_in_escaped_and_links_urlized(attendees):
     reg = attendees[5]  # "<b>Ingrid</b> & Co"
-    job = enqueue_mail("seminar_changed", reg, invite="REQUEST")
+    job = kinds.SEMINAR_CHANGED.enqueue(registration=reg, calendar="REQUEST")
     db.session.flush()
     text, html = compose(job).rendered
     assert "<b>Ingrid</b> & Co" in text
@@ -139,7 +141,7 @@ def test_header_lines_written_directly_are_the_policys(app):
 
 def test_fast_messages_are_the_email_packages(attendees):
     for reg in attendees:
-        job = enqueue_mail("seminar_changed", reg, invite="REQUEST")
+        job = kinds.SEMINAR_CHANGED.enqueue(registration=reg, calendar="REQUEST")
         db.session.flush()
         composed = compose(job)
         fast = fastmime.message_bytes(composed, *composed.to, job.id)

@@ -333,8 +333,8 @@ def test_portal_composers_are_registered_in_a_web_process(tmp_path):
         "from seminar import create_app\n"
         f"create_app({{'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/x.db', "
         f"'INSTANCE_PATH': '{tmp_path}', 'SECRET_KEY': 'x'}})\n"
-        "from seminar.notify.mails import USER_COMPOSERS\n"
-        "print(sorted(USER_COMPOSERS))\n"
+        "from seminar.jobs import kinds\n"
+        "print(sorted(kind.name for kind in kinds.mails() if kind.to_users and kind.handle()))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "'mail.host_digest'" in result.stdout and "'mail.password_reset'" in result.stdout

@@ -16,7 +16,8 @@ import pytest
 
 from seminar.extensions import db
 from seminar.models import Job
-from seminar.notify.worker import claim, run_due
+from seminar.jobs.runner import claim
+from seminar.jobs.worker import run_due
 from seminar.registration.service import SignUpData, sign_up
 from seminar.timeutil import utcnow
 
@@ -167,7 +168,8 @@ def test_two_workers_at_once_never_send_twice(app, smtp, make_seminar, db_url, t
 def test_accepted_mails_recorded_together_leave_a_lost_lease_alone(make_seminar, caplog):
     """Outcomes recorded together (one executemany): a job another worker took over meanwhile
     stays theirs, the others are done, and the lost lease is logged."""
-    from seminar.notify.worker import Done, Outcome, outcome_connection
+    from seminar.jobs.outcome import Done
+    from seminar.jobs.runner import Recorder, outcome_connection
 
     seminar = make_seminar()
     sign_up_many(seminar, 3)
@@ -179,7 +181,7 @@ def test_accepted_mails_recorded_together_leave_a_lost_lease_alone(make_seminar,
     connection = outcome_connection()
     assert connection is not None
     try:
-        Outcome("worker-a", utcnow()).done_together(
+        Recorder("worker-a", utcnow()).done_together(
             [(job, Done(fields={"recipient": f"r{job.id}@x.example", "message": "m"})) for job in jobs], connection)
     finally:
         connection.close()
@@ -195,7 +197,7 @@ def test_a_batch_stopped_midway_records_what_the_server_accepted(smtp, make_semi
     """Ctrl-C (or an error) in the middle of a batch: the mails the server already accepted are
     recorded on the way out, so nobody gets theirs twice when the rest is taken again."""
     from seminar.notify import delivery
-    from seminar.notify.worker import run_batch
+    from seminar.jobs.runner import run_batch
 
     seminar = make_seminar(capacity=50)
     addresses = sign_up_many(seminar, 12)

@@ -18,7 +18,7 @@ from seminar.video import get_provider, http
 from seminar.video.http import shared_token
 from seminar.video.zoom import zulu
 
-from seminar.notify.worker import run_batch
+from seminar.jobs.runner import run_batch
 
 from .conftest import future, links_in, make_app, work
 from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
@@ -194,7 +194,7 @@ def signed_up_after_three_adds_today(seminar):
 def test_one_address_at_its_daily_limit_holds_up_nobody_else(app, zoom, make_seminar):
     """Zoom allows three adds of one address a day: that person waits until tomorrow, and the
     worker goes on adding everyone else, also people who confirm later."""
-    from seminar.notify.worker import Pauses
+    from seminar.jobs.runner import Pauses
 
     seminar = make_seminar(capacity=20)
     work()

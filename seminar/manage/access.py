@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from ..errors import render_error
 from ..extensions import db, login_manager
-from ..models import Registration, Seminar, User, seminar_hosts
+from ..models import Registration, RegistrationStatus, Seminar, User, seminar_hosts
 from ..timeutil import utcnow
 from .passwords import fingerprint
 
@@ -103,7 +103,7 @@ def seminar_or_404(seminar_id: int) -> Seminar:
 
 def registration_or_404(seminar: Seminar, registration_id: int) -> Registration:
     reg = db.session.get(Registration, registration_id)
-    if reg is None or reg.seminar_id != seminar.id or reg.status == "purged":
+    if reg is None or reg.seminar_id != seminar.id or reg.status == RegistrationStatus.PURGED:
         abort(404)
     return reg
 

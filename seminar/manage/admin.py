@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
-from ..models import Job, JobState, User
+from ..models import Job, JobState, RegistrationStatus, User
 from . import service
 from .access import bp, organiser_required
 from .forms import UserForm
@@ -157,7 +157,7 @@ def privacy_erase():
     email = (request.values.get("email") or "").strip()[:254]
     if not email:
         abort(400)
-    regs = [r for r in privacy.registrations_of(email) if r.status != "purged"]
+    regs = [r for r in privacy.registrations_of(email) if r.status != RegistrationStatus.PURGED]
     if request.method == "POST":
         count = privacy.erase_person(email)
         flash(_("The data of %(email)s has been erased (%(num)d registrations).", email=email, num=count),

@@ -1,13 +1,13 @@
 """Mails to portal users (hosts and organisers), composed at send time like every other mail.
 
-Registered with `notify.mails.user_composer`; the jobs carry `payload["user_id"]`.
+Each is the handler of its mail kind (seminar/jobs/kinds.py); the jobs carry `payload["user_id"]`.
 """
 from __future__ import annotations
 
 from flask_babel import format_datetime, gettext as _, ngettext
 
 from ..models import Job, Registration, User
-from ..notify.mails import Composed, user_composer
+from ..notify.mails import Composed
 from ..templating import when
 from ..tokens import external_url
 from ..notify.digests import digest_for, previous_digest_at
@@ -22,7 +22,6 @@ def _hello(user: User) -> str:
     return _("Hello %(name)s,", name=user.name) if user.name else _("Hello,")
 
 
-@user_composer("host_digest")
 def host_digest(job: Job, user: User) -> Composed | None:
     seminar = job.seminar
     if seminar is None or not seminar.is_published or user not in seminar.hosts:
@@ -75,7 +74,6 @@ def host_digest(job: Job, user: User) -> Composed | None:
     )
 
 
-@user_composer("password_reset")
 def password_reset(job: Job, user: User) -> Composed | None:
     invite = bool(job.payload.get("invite"))
     link = external_url("manage.reset_password", token=make_reset_token(user, invite=invite))

@@ -7,7 +7,6 @@ once. The same link sets a first password for a host account created without one
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import timedelta
 
 from flask import current_app
@@ -17,11 +16,10 @@ from sqlalchemy import select
 from ..accounts import set_password
 from ..database import write_transaction
 from ..extensions import db
+from ..jobs import kinds
 from ..models import User
-from ..notify.outbox import enqueue
 from ..timeutil import utcnow
 
-RESET_KIND = "mail.password_reset"
 RESET_HOURS = 2
 INVITE_DAYS = 7
 
@@ -67,9 +65,8 @@ def request_reset(email: str, invite: bool = False) -> bool:
     if user is None or not user.active:
         return False
     with write_transaction():
-        # Every request is a new intent: each mail carries a fresh link.
-        enqueue(RESET_KIND, key=f"reset:{user.id}:{uuid.uuid4().hex}",
-                payload={"user_id": user.id, "invite": invite})
+        # Every request is a new mail: each carries a fresh link.
+        kinds.PASSWORD_RESET.enqueue(user_id=user.id, invite=invite)
     return True
 
 

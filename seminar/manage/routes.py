@@ -14,16 +14,15 @@ from sqlalchemy import select
 
 from .. import exports
 from ..extensions import db
-from ..models import Job, Seminar
+from ..jobs import kinds
+from ..models import Job, RegistrationStatus, Seminar
 from ..programme import service as programme
 from ..registration import service as registration
 from ..timeutil import local_zone, to_local, utcnow
 from ..video.base import PlatformError
-from . import admin, auth  # noqa: F401  (their views are on the same blueprint)
 from . import service
 from .access import bp, organiser_required, registration_or_404, visible_seminars, with_seminar
 from .chart import signup_chart
-from ..notify.digests import DIGEST_KIND
 from .forms import SeminarForm, email_list, normalise_hours
 
 EXPORT_TYPES = {
@@ -84,7 +83,7 @@ def create_seminar():
 def seminar_page(seminar: Seminar):
     organiser = current_user.is_organiser
     digests = list(db.session.scalars(
-        select(Job).where(Job.seminar_id == seminar.id, Job.kind == DIGEST_KIND)
+        select(Job).where(Job.seminar_id == seminar.id, Job.kind == kinds.HOST_DIGEST.name)
         .order_by(Job.due_at, Job.id)))
     if not organiser:  # a host sees when their own lists go out
         digests = [job for job in digests if job.payload.get("user_id") == current_user.id]
@@ -223,7 +222,7 @@ def confirm_registration(seminar: Seminar, registration_id: int):
     except registration.RegistrationClosed:
         flash(_("This seminar is not open for sign-up."), "error")
     else:
-        flash(_("%(name)s now has a seat.", name=reg.name) if reg.status == "confirmed" else
+        flash(_("%(name)s now has a seat.", name=reg.name) if reg.status == RegistrationStatus.CONFIRMED else
               _("The seminar is full: %(name)s is on the waitlist.", name=reg.name), "success")
     return _back(seminar)
 

@@ -16,12 +16,12 @@ from sqlalchemy import func, or_, select
 
 from ..database import lock, write_transaction
 from ..extensions import db
-from ..models import Job, JobState, Registration, Seminar, User
+from ..jobs import kinds
+from ..models import Job, JobState, Registration, RegistrationStatus, Seminar, User
 from ..notify.mails import compose
 from ..programme.service import host_user
 from ..registration.service import give_seat
 from ..timeutil import utcnow
-from . import mails as portal_mails  # noqa: F401  (the portal's composers, for previews)
 from ..notify.digests import schedule_digests
 
 STATUS_ORDER = ("confirmed", "waitlisted", "pending", "cancelled", "lapsed")
@@ -66,7 +66,7 @@ def _search(stmt, query: str):
 def attendee_list(seminar: Seminar, query: str = "", status: str = "", sort: str = "name",
                   descending: bool = False) -> list[Registration]:
     stmt = select(Registration).where(Registration.seminar_id == seminar.id,
-                                      Registration.status != "purged")
+                                      Registration.status != RegistrationStatus.PURGED)
     if status in STATUS_ORDER:
         stmt = stmt.where(Registration.status == status)
     column = SORTS.get(sort, Registration.name)
@@ -80,7 +80,7 @@ def search_registrations(query: str, limit: int = 200) -> list[Registration]:
     """Organisers: registrations in any seminar by name, address or organisation."""
     if not query.strip():
         return []
-    stmt = (select(Registration).join(Seminar).where(Registration.status != "purged")
+    stmt = (select(Registration).join(Seminar).where(Registration.status != RegistrationStatus.PURGED)
             .order_by(Seminar.start_at.desc(), Registration.name).limit(limit))
     return list(db.session.scalars(_search(stmt, query)))
 
@@ -128,14 +128,14 @@ def give_seat_to(registration_id: int) -> tuple[Registration, bool]:
         reg = db.session.get(Registration, registration_id)
         seminar = lock(Seminar, reg.seminar_id)
         db.session.refresh(reg)
-        if reg.status != "waitlisted":
+        if reg.status != RegistrationStatus.WAITLISTED:
             raise PortalError(_("This person is not on the waitlist (any more)."))
         if not seminar.is_published or seminar.has_started(now):
             raise PortalError(_("This seminar is not open for sign-up."))
         raised = seminar.confirmed_count >= seminar.capacity
         if raised:
             seminar.capacity += 1
-        give_seat(reg, now, mail="promoted")
+        give_seat(reg, now, mail=kinds.PROMOTED)
     return reg, raised
 
 
@@ -176,7 +176,7 @@ def render_job(job: Job) -> Rendered | None:
                         text=text_part.get_content() if text_part else "",
                         html=html_part.get_content() if html_part else None,
                         attachments=files, sent=True)
-    if job.state == JobState.DONE.value:
+    if job.state == JobState.DONE:
         return None
     composed = compose(job)
     if composed is None or composed.confidential:
@@ -193,13 +193,13 @@ def resend(job_id: int) -> Job:
     job (composed afresh from current data, so it is not sent when it no longer applies)."""
     with write_transaction():
         job = db.session.get(Job, job_id)
-        if job.state in (JobState.FAILED.value, JobState.PENDING.value):
-            job.state, job.due_at, job.attempts, job.last_error = JobState.PENDING.value, utcnow(), 0, None
+        if job.state in (JobState.FAILED, JobState.PENDING):
+            job.state, job.due_at, job.attempts, job.last_error = JobState.PENDING, utcnow(), 0, None
             return job
-        if job.state == JobState.DONE.value and job.kind.startswith("mail."):
+        if job.state == JobState.DONE and job.kind.startswith("mail."):
             copy = Job(kind=job.kind, seminar_id=job.seminar_id, registration_id=job.registration_id,
                        payload=dict(job.payload or {}, resent_from=job.id), due_at=utcnow(),
-                       state=JobState.PENDING.value)
+                       state=JobState.PENDING)
             db.session.add(copy)
             db.session.flush()
             return copy
@@ -219,7 +219,7 @@ def outbox(state: str = "", family: str = "", seminar_id: int | None = None,
 
 
 def failed_count() -> int:
-    return db.session.scalar(select(func.count(Job.id)).where(Job.state == JobState.FAILED.value)) or 0
+    return db.session.scalar(select(func.count(Job.id)).where(Job.state == JobState.FAILED)) or 0
 
 
 def seminars_with_platform_errors() -> list[Seminar]:

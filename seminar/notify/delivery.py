@@ -29,7 +29,8 @@ from . import fastmime, rendering
 from .fastmime import message_bytes
 from .mails import build_message, compose
 from .transport import PermanentFailure, TemporaryFailure, open_transport
-from .worker import Done, Fail, Outcome, Retry, backoff, handler, outcome_connection
+from ..jobs.outcome import Done, Fail, Retry
+from ..jobs.runner import Recorder, backoff, outcome_connection
 
 log = logging.getLogger("seminar.worker")
 
@@ -130,7 +131,7 @@ class _Accepted:
     transaction, before the worker waits for anything, before any other outcome, and at the
     latest once GROUP of them are waiting or the oldest has waited GROUP_SECONDS."""
 
-    def __init__(self, outcome: Outcome, connection):
+    def __init__(self, outcome: Recorder, connection):
         self.outcome, self.connection = outcome, connection
         self.results: list[tuple[Job, Done]] = []
         self.since = 0.0
@@ -150,8 +151,8 @@ class _Accepted:
         self.outcome.done_together(results, self.connection)
 
 
-@handler("mail")
-def deliver(jobs: list[Job], outcome: Outcome) -> None:
+def deliver(jobs: list[Job], outcome: Recorder) -> None:
+    """Every mail kind's batch runner (kinds.py): compose and send a claimed batch of mails."""
     loaded = _preload(jobs)
     sender = _Sender(current_app._get_current_object())
     connection = outcome_connection()

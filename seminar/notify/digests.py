@@ -13,24 +13,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Job, Registration, Seminar
-from .outbox import drop_pending, enqueue
+from ..jobs import kinds
+from ..models import Job, Registration, RegistrationStatus, Seminar
 from ..timeutil import utcnow
 
-DIGEST_KIND = "mail.host_digest"
-ON_LIST = ("confirmed", "waitlisted")
-
-
-def _key(seminar: Seminar, user_id: int, hours: int) -> str:
-    return f"digest:{seminar.id}:{user_id}:{hours}:{seminar.start_at:%Y%m%dT%H%M}"
-
+ON_LIST = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
 
 def schedule_digests(seminar: Seminar, now: datetime | None = None) -> None:
     """(Re)write the seminar's unsent digests. Call inside the transaction that publishes,
     reschedules or cancels the seminar or changes its hosts: a seminar that is not published
     (draft, cancelled) keeps none."""
     now = now or utcnow()
-    drop_pending(DIGEST_KIND, seminar_id=seminar.id)
+    kinds.HOST_DIGEST.drop_pending(seminar_id=seminar.id)
     if not seminar.is_published:
         return
     offsets = Seminar.hours_list(seminar.digest_hours or "")
@@ -42,17 +36,18 @@ def schedule_digests(seminar: Seminar, now: datetime | None = None) -> None:
             due = seminar.start_at - timedelta(hours=hours)
             if due <= now:
                 continue
-            enqueue(DIGEST_KIND, seminar=seminar, due_at=due, key=_key(seminar, host.id, hours),
-                    payload={"user_id": host.id, "hours": hours, "final": hours == min(offsets)})
+            kinds.HOST_DIGEST.enqueue(seminar=seminar, due_at=due, user_id=host.id, hours=hours,
+                                      final=hours == min(offsets))
 
 
 def previous_digest_at(job: Job) -> datetime | None:
     """When this host's previous digest for this seminar went out (None: this is the first)."""
-    prefix = f"digest:{job.seminar_id}:{job.payload['user_id']}:"
     return db.session.scalar(
         select(Job.done_at)
-        .where(Job.kind == DIGEST_KIND, Job.seminar_id == job.seminar_id, Job.id != job.id,
-               Job.key.like(prefix + "%"), Job.recipient.is_not(None), Job.done_at.is_not(None))
+        .where(Job.kind == kinds.HOST_DIGEST.name, Job.seminar_id == job.seminar_id, Job.id != job.id,
+               Job.key.like(kinds.HOST_DIGEST.key_for(seminar_id=job.seminar_id, user_id=job.payload["user_id"],
+                                                      hours="") + "%"),
+               Job.recipient.is_not(None), Job.done_at.is_not(None))
         .order_by(Job.done_at.desc())
         .limit(1)
     )
@@ -81,10 +76,10 @@ def digest_for(seminar: Seminar, since: datetime | None) -> Digest:
         .order_by(Registration.name, Registration.id)
     ))
     digest = Digest(
-        confirmed=[r for r in regs if r.status == "confirmed"],
-        waitlisted=sorted((r for r in regs if r.status == "waitlisted"),
+        confirmed=[r for r in regs if r.status == RegistrationStatus.CONFIRMED],
+        waitlisted=sorted((r for r in regs if r.status == RegistrationStatus.WAITLISTED),
                           key=lambda r: (r.waitlisted_at, r.id)),
-        pending=sum(1 for r in regs if r.status == "pending"),
+        pending=sum(1 for r in regs if r.status == RegistrationStatus.PENDING),
         since=since,
     )
     if since is None:
@@ -93,9 +88,9 @@ def digest_for(seminar: Seminar, since: datetime | None) -> Digest:
         joined_at = _on_list_at(reg)
         if reg.status in ON_LIST and joined_at and joined_at > since:
             digest.joined.append(reg)
-        elif reg.status == "confirmed" and reg.confirmed_at and reg.confirmed_at > since:
+        elif reg.status == RegistrationStatus.CONFIRMED and reg.confirmed_at and reg.confirmed_at > since:
             digest.promoted.append(reg)  # was on the waitlist at the last digest
-        elif (reg.status == "cancelled" and reg.cancelled_at and reg.cancelled_at > since
+        elif (reg.status == RegistrationStatus.CANCELLED and reg.cancelled_at and reg.cancelled_at > since
               and joined_at is not None and joined_at <= since):
             # Only people the host was told about: a sign-up that came and went in between
             # was never on a list they saw.

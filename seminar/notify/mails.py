@@ -6,106 +6,25 @@ HTML and, for invites, a `text/calendar` part plus an `.ics` attachment.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Callable
 
 from flask import current_app
-from flask_babel import force_locale, get_locale, get_translations, gettext
 
 from .. import calendar, tokens
 from ..extensions import db
-from ..models import Job, Registration, User
+from ..jobs import kinds
+from ..models import Job, Registration, RegistrationStatus, User
 from ..templating import status_label, when
 from . import rendering
+from .composed import Composed, _, in_language, language, ngettext  # noqa: F401  (Composed: for composers)
 
 
-@dataclass
-class Composed:
-    subject: str
-    paragraphs: list[str]
-    action: tuple[str, str] | None = None  # (label, url)
-    join_link: str | None = None
-    manage_link: str | None = None
-    invite: bytes | None = None
-    invite_method: str | None = None
-    details: list[tuple[str, str]] = field(default_factory=list)
-    rendered: tuple[str, str] | None = None  # (plain text, HTML)
-    to: tuple[str, str] | None = None  # (name, address), filled in by compose()
-    footer: str | None = None  # replaces the attendee footer (mails to portal users)
-    confidential: bool = False  # holds a sign-in link: not kept for the outbox view
-
-
-# The language a mail is being composed in, and that app's messages already translated into it.
-_language: ContextVar["tuple[str, dict] | None"] = ContextVar("mail_language", default=None)
-
-
-@contextmanager
-def in_language(lang: str):
-    """flask_babel's `force_locale(lang)`, and `_`/`ngettext` below look each message up once per
-    language (a fan-out asks the same dozen for every attendee)."""
-    with force_locale(lang):
-        token = _language.set((lang, current_app.extensions.setdefault("mail.translations", {})))
-        try:
-            yield
-        finally:
-            _language.reset(token)
-
-
-def _(string: str, **variables) -> str:
-    """flask_babel's `gettext`: the translation, with the variables put in."""
-    current = _language.get()
-    if current is None:
-        return gettext(string, **variables)
-    lang, translated = current
-    s = translated.get((lang, string))
-    if s is None:
-        s = translated[(lang, string)] = get_translations().ugettext(string)
-    return s % variables if variables else s
-
-
-def ngettext(singular: str, plural: str, num: int, **variables) -> str:
-    """flask_babel's `ngettext`: the form for `num`, with `num` and the variables put in."""
-    variables.setdefault("num", num)
-    current = _language.get()
-    if current is None:
-        s = get_translations().ungettext(singular, plural, num)
-    else:
-        lang, translated = current
-        s = translated.get((lang, singular, plural, num))
-        if s is None:
-            s = translated[(lang, singular, plural, num)] = get_translations().ungettext(singular, plural, num)
-    return s % variables
-
-
-def language() -> str:
-    """The language being composed in (as `str(get_locale())` identifies it)."""
-    current = _language.get()
-    return current[0] if current is not None else str(get_locale())
-
-
+# A mail kind's handler (kinds.py) is its composer: (job, registration) for mails to attendees;
+# mails to portal users (hosts, organisers) carry payload["user_id"] and get (job, user).
 Composer = Callable[[Job, Registration], "Composed | None"]
-COMPOSERS: dict[str, Composer] = {}
-# Mails to portal users (hosts, organisers): the job carries payload["user_id"], no registration.
 UserComposer = Callable[[Job, User], "Composed | None"]
-USER_COMPOSERS: dict[str, UserComposer] = {}
-
-
-def composer(kind: str):
-    def register(fn: Composer) -> Composer:
-        COMPOSERS[f"mail.{kind}"] = fn
-        return fn
-    return register
-
-
-def user_composer(kind: str):
-    def register(fn: UserComposer) -> UserComposer:
-        USER_COMPOSERS[f"mail.{kind}"] = fn
-        return fn
-    return register
 
 
 def _details(reg: Registration) -> list[tuple[str, str]]:
@@ -139,9 +58,8 @@ def _with_invite(job: Job, reg: Registration, composed: Composed, description: s
     return composed
 
 
-@composer("confirm_address")
 def confirm_address(job: Job, reg: Registration) -> Composed | None:
-    if reg.status != "pending":
+    if reg.status != RegistrationStatus.PENDING:
         return None
     hours = current_app.config["PENDING_LAPSE_HOURS"]
     return Composed(
@@ -159,7 +77,6 @@ def confirm_address(job: Job, reg: Registration) -> Composed | None:
     )
 
 
-@composer("already_registered")
 def already_registered(job: Job, reg: Registration) -> Composed | None:
     return Composed(
         subject=_("Your sign-up: %(title)s", title=reg.seminar.title),
@@ -175,7 +92,7 @@ def already_registered(job: Job, reg: Registration) -> Composed | None:
 
 
 def _seat(job: Job, reg: Registration, subject: str, opening: str) -> Composed | None:
-    if reg.status != "confirmed" or reg.seminar.is_cancelled:
+    if reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled:
         return None
     join = tokens.link("join", reg)
     composed = Composed(
@@ -196,22 +113,19 @@ def _seat(job: Job, reg: Registration, subject: str, opening: str) -> Composed |
     return _with_invite(job, reg, composed, _("Personal join link: %(link)s", link=join))
 
 
-@composer("seat_confirmed")
 def seat_confirmed(job: Job, reg: Registration) -> Composed | None:
     return _seat(job, reg, _("Your seat is confirmed: %(title)s", title=reg.seminar.title),
                  _("Thank you for confirming. Your seat for the seminar is reserved."))
 
 
-@composer("promoted")
 def promoted(job: Job, reg: Registration) -> Composed | None:
     return _seat(job, reg, _("A seat became free for you: %(title)s", title=reg.seminar.title),
                  _("Good news: a seat became available and it is now yours. You no longer are on "
                    "the waitlist."))
 
 
-@composer("waitlisted")
 def waitlisted(job: Job, reg: Registration) -> Composed | None:
-    if reg.status != "waitlisted":
+    if reg.status != RegistrationStatus.WAITLISTED:
         return None
     return Composed(
         subject=_("You are on the waitlist: %(title)s", title=reg.seminar.title),
@@ -225,9 +139,8 @@ def waitlisted(job: Job, reg: Registration) -> Composed | None:
     )
 
 
-@composer("reminder")
 def reminder(job: Job, reg: Registration) -> Composed | None:
-    if reg.status != "confirmed" or reg.seminar.is_cancelled or not reg.join_url:
+    if reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled or not reg.join_url:
         return None
     hours = int(job.payload.get("hours", 24))
     join = tokens.link("join", reg)
@@ -245,9 +158,8 @@ def reminder(job: Job, reg: Registration) -> Composed | None:
     )
 
 
-@composer("seminar_changed")
 def seminar_changed(job: Job, reg: Registration) -> Composed | None:
-    if reg.status != "confirmed" or reg.seminar.is_cancelled:
+    if reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled:
         return None
     join = tokens.link("join", reg)
     composed = Composed(
@@ -265,7 +177,6 @@ def seminar_changed(job: Job, reg: Registration) -> Composed | None:
     return _with_invite(job, reg, composed, _("Personal join link: %(link)s", link=join))
 
 
-@composer("seminar_cancelled")
 def seminar_cancelled(job: Job, reg: Registration) -> Composed | None:
     composed = Composed(
         subject=_("Cancelled: %(title)s", title=reg.seminar.title),
@@ -281,7 +192,6 @@ def seminar_cancelled(job: Job, reg: Registration) -> Composed | None:
     return _with_invite(job, reg, composed, _("This seminar has been cancelled."))
 
 
-@composer("registration_cancelled")
 def registration_cancelled(job: Job, reg: Registration) -> Composed | None:
     composed = Composed(
         subject=_("Registration cancelled: %(title)s", title=reg.seminar.title),
@@ -301,10 +211,10 @@ def compose(job: Job) -> Composed | None:
     if (job.payload or {}).get("user_id") is not None:
         return _compose_for_user(job)
     reg = job.registration
-    if reg is None or reg.status == "purged":
+    if reg is None or reg.status == RegistrationStatus.PURGED:
         return None
     with in_language(reg.language or "nl"):
-        composed = COMPOSERS[job.kind](job, reg)
+        composed = kinds.get(job.kind).handle()(job, reg)
         if composed is None:
             return None
         composed.manage_link = tokens.link("manage", reg)
@@ -320,7 +230,7 @@ def _compose_for_user(job: Job) -> Composed | None:
     # Portal users are the association's staff and speakers: their mails are in Dutch.
     lang = current_app.config["BABEL_DEFAULT_LOCALE"]
     with in_language(lang):
-        composed = USER_COMPOSERS[job.kind](job, user)
+        composed = kinds.get(job.kind).handle()(job, user)
         if composed is None:
             return None
         composed.to = (user.name, user.email)

@@ -20,14 +20,11 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from typing import TYPE_CHECKING
-
 from flask import current_app, render_template
 from jinja2.nodes import EvalContext
 from markupsafe import escape
 
-if TYPE_CHECKING:
-    from .mails import Composed
+from .composed import Composed, language
 
 log = logging.getLogger("seminar.worker")
 
@@ -74,8 +71,6 @@ def render(composed: "Composed", lang: str) -> tuple[str, str]:
 
 
 def _key(composed: "Composed", lang: str) -> tuple:
-    from .mails import language
-
     return (lang, language(), current_app.config.get("ORGANISATION_NAME"), composed.subject,
             tuple(composed.details), composed.footer, composed.action[0] if composed.action else None,
             composed.action is not None, len(composed.paragraphs), bool(composed.manage_link))

@@ -12,11 +12,11 @@ from sqlalchemy import Row, bindparam, func, select
 
 from ..database import lock, single_statement, write_transaction
 from ..extensions import db
+from ..jobs import kinds, outbox
+from ..models import (ACTIVE_STATUSES, Job, JobState, Registration, RegistrationStatus, Seminar,
+                      SeminarState, User)
 from ..notify.digests import schedule_digests
-from ..models import (ACTIVE_STATUSES, Job, Registration, RegistrationStatus, Seminar, SeminarState,
-                      User)
-from ..notify.outbox import (attendees, drop_pending, enqueue, enqueue_mail, look_up, reminder_keys,
-                             schedule_reminders)
+from ..notify.reminders import reminder_keys, schedule_reminders
 from ..registration.service import promote_waitlist
 from ..timeutil import utcnow
 
@@ -69,7 +69,7 @@ def create_seminar(*, title: str, start_at: datetime, duration_minutes: int, cap
             title=title.strip(), slug=_unique_slug(title, start_at), start_at=start_at,
             duration_minutes=duration_minutes, capacity=capacity, description=description,
             speakers=speakers, reminder_hours=reminder_hours, digest_hours=digest_hours,
-            state=SeminarState.DRAFT.value,
+            state=SeminarState.DRAFT,
         )
         seminar.hosts = [host_user(email) for email in hosts]
         db.session.add(seminar)
@@ -82,9 +82,9 @@ def create_seminar(*, title: str, start_at: datetime, duration_minutes: int, cap
 def _publish(seminar: Seminar) -> None:
     if seminar.is_cancelled:
         raise SeminarError("a cancelled seminar cannot be published")
-    seminar.state = SeminarState.PUBLISHED.value
+    seminar.state = SeminarState.PUBLISHED
     # The meeting is created by the worker, never inside a web request.
-    enqueue("video.create_meeting", seminar=seminar, key=f"create-meeting:{seminar.id}")
+    kinds.CREATE_MEETING.enqueue(seminar=seminar)
     schedule_digests(seminar)
 
 
@@ -130,18 +130,18 @@ def update_seminar(seminar_id: int, *, title: str | None = None, start_at: datet
                 setattr(seminar, field, value)
         if time_changed or title_changed:
             seminar.ical_sequence += 1
+            # An update or a mail still waiting to go out is read at send time: it carries this
+            # change too.
             if seminar.meeting_id or seminar.is_published:
-                enqueue("video.update_meeting", seminar=seminar,
-                        key=f"update-meeting:{seminar.id}:{seminar.ical_sequence}")
-            confirmed = attendees(seminar)
-            look_up(f"changed:{reg.id}:{seminar.ical_sequence}" for reg in confirmed)
+                kinds.UPDATE_MEETING.enqueue(seminar=seminar)
+            confirmed = seminar.attendees()
+            outbox.look_up(kinds.SEMINAR_CHANGED.key_for(registration=reg) for reg in confirmed)
             for reg in confirmed:
-                enqueue_mail("seminar_changed", reg, invite="REQUEST",
-                             key=f"changed:{reg.id}:{seminar.ical_sequence}")
+                kinds.SEMINAR_CHANGED.enqueue(registration=reg, calendar="REQUEST")
         if time_changed or reminders_changed:
-            drop_pending("mail.reminder", seminar_id=seminar.id)
-            confirmed = attendees(seminar)
-            look_up(reminder_keys(confirmed, now))
+            kinds.REMINDER.drop_pending(seminar_id=seminar.id)
+            confirmed = seminar.attendees()
+            outbox.look_up(reminder_keys(confirmed, now))
             for reg in confirmed:
                 schedule_reminders(reg, now)
         if time_changed or digests_changed:
@@ -160,23 +160,23 @@ def cancel_seminar(seminar_id: int) -> Seminar:
             raise SeminarError(f"no seminar with id {seminar_id}")
         if seminar.is_cancelled:
             return seminar
-        seminar.state = SeminarState.CANCELLED.value
+        seminar.state = SeminarState.CANCELLED
         seminar.ical_sequence += 1
-        drop_pending("mail.reminder", seminar_id=seminar.id)
+        kinds.REMINDER.drop_pending(seminar_id=seminar.id)
         schedule_digests(seminar)  # a cancelled seminar keeps none
-        for reg in attendees(seminar, *ACTIVE_STATUSES):
-            if reg.status == "confirmed":
-                enqueue_mail("seminar_cancelled", reg, invite="CANCEL", key=f"seminar-cancelled:{reg.id}")
-            elif reg.status == "waitlisted":
-                enqueue_mail("seminar_cancelled", reg, key=f"seminar-cancelled:{reg.id}")
-        enqueue("video.delete_meeting", seminar=seminar, key=f"delete-meeting:{seminar.id}")
+        for reg in seminar.attendees(*ACTIVE_STATUSES):
+            if reg.status == RegistrationStatus.CONFIRMED:
+                kinds.SEMINAR_CANCELLED.enqueue(registration=reg, calendar="CANCEL")
+            elif reg.status == RegistrationStatus.WAITLISTED:
+                kinds.SEMINAR_CANCELLED.enqueue(registration=reg)
+        kinds.DELETE_MEETING.enqueue(seminar=seminar)
     return seminar
 
 
 def upcoming(now: datetime | None = None) -> list[Seminar]:
     return list(db.session.scalars(
         select(Seminar)
-        .where(Seminar.state == SeminarState.PUBLISHED.value, Seminar.start_at > (now or utcnow()))
+        .where(Seminar.state == SeminarState.PUBLISHED, Seminar.start_at > (now or utcnow()))
         .order_by(Seminar.start_at)
     ))
 
@@ -195,7 +195,7 @@ _PAGE_BY_SLUG = select(
     *(_seminar[name] for name in PAGE_FIELDS),
     select(func.count(_registration.id))
     .where(_registration.seminar_id == _seminar.id,
-           _registration.status == RegistrationStatus.CONFIRMED.value)
+           _registration.status == RegistrationStatus.CONFIRMED)
     .scalar_subquery().label("confirmed"),
 ).where(_seminar.slug == bindparam("slug"))
 
@@ -217,4 +217,4 @@ def all_seminars() -> list[Seminar]:
 
 
 def failed_jobs(seminar: Seminar) -> list[Job]:
-    return list(db.session.scalars(select(Job).where(Job.seminar_id == seminar.id, Job.state == "failed")))
+    return list(db.session.scalars(select(Job).where(Job.seminar_id == seminar.id, Job.state == JobState.FAILED)))

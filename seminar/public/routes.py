@@ -8,6 +8,7 @@ from sqlalchemy import text
 from .. import calendar, captcha
 from ..errors import render_error
 from ..extensions import db, limiter
+from ..models import SeminarState
 from ..programme.service import by_slug, page_by_slug, upcoming
 from ..registration.forms import SignUpForm
 from ..registration.service import (NoSuchSeminar, RegistrationClosed, SignUpData, closed_reason,
@@ -41,7 +42,7 @@ def _visible_seminar(slug: str, load=by_slug):
     """The published (or cancelled) seminar at `slug`, else 404. `load`: by_slug for the ORM
     object, page_by_slug for the plain row the sign-up page reads (see pages.py)."""
     seminar = load(slug)
-    if seminar is None or seminar.state == "draft":
+    if seminar is None or seminar.state == SeminarState.DRAFT:
         abort(404)
     return seminar
 

@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 
 from ..errors import render_error
 from ..extensions import limiter
+from ..models import RegistrationStatus
 from ..public.routes import closed_message
 from ..tokens import InvalidToken, load_token, make_token
 from . import service
@@ -37,7 +38,7 @@ def confirm(token: str):
     reg, error = _registration("confirm", token)
     if error:
         return error
-    if reg.status != "pending":
+    if reg.status != RegistrationStatus.PENDING:
         # Used before (or lapsed): say so, and show the way to where things stand.
         return render_template("registration/used.html", reg=reg, seminar=reg.seminar,
                                manage_token=_manage_token(reg)), 409
@@ -65,7 +66,7 @@ def manage(token: str):
             return render_error(400)
         reg = service.cancel(reg.id)
         cancelled_now = True
-    position = service.waitlist_position(reg) if reg.status == "waitlisted" else None
+    position = service.waitlist_position(reg) if reg.status == RegistrationStatus.WAITLISTED else None
     return render_template("registration/manage.html", reg=reg, seminar=reg.seminar, token=token,
                            cancelled_now=cancelled_now, position=position,
                            just_confirmed=request.args.get("confirmed") == "1")
@@ -77,7 +78,7 @@ def join(token: str):
     if error:
         return error
     seminar = reg.seminar
-    if reg.status != "confirmed" or seminar.is_cancelled:
+    if reg.status != RegistrationStatus.CONFIRMED or seminar.is_cancelled:
         return render_error(410, _("This join link is no longer valid"),
                             _("Your registration or the seminar has been cancelled."))
     if not reg.join_url:

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..database import lock, write_transaction
 from ..extensions import db
-from ..models import ACTIVE_STATUSES, Registration, RegistrationStatus as S, Seminar, SeminarState
-from ..notify.outbox import drop_pending, enqueue, enqueue_for_new, enqueue_mail, schedule_reminders
+from ..jobs import kinds
+from ..models import ACTIVE_STATUSES, Registration, RegistrationStatus, Seminar, SeminarState
+from ..notify.reminders import schedule_reminders
 from ..timeutil import utcnow
 
 
@@ -50,10 +51,10 @@ def closed_reason(seminar: Seminar | Row, now: datetime | None = None) -> str | 
     return _closed_reason(seminar.state, seminar.start_at, now)
 
 
-def _closed_reason(state: str, start_at: datetime, now: datetime | None = None) -> str | None:
-    if state == SeminarState.CANCELLED.value:
+def _closed_reason(state: SeminarState, start_at: datetime, now: datetime | None = None) -> str | None:
+    if state == SeminarState.CANCELLED:
         return "cancelled"
-    if state != SeminarState.PUBLISHED.value:
+    if state != SeminarState.PUBLISHED:
         return "draft"
     if (now or utcnow()) >= start_at:
         return "started"
@@ -125,11 +126,11 @@ def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
                 reg = None
         if reg is not None:
             reg.confirm_mails += 1
-            if reg.status == S.PENDING.value:
+            if reg.status == RegistrationStatus.PENDING:
                 reg.signed_up_at = now  # a fresh link: the lapse time counts from now
-                enqueue_mail("confirm_address", reg, key=f"confirm:{reg.id}:{reg.confirm_mails}")
+                kinds.CONFIRM_ADDRESS.enqueue(registration=reg)
             else:
-                enqueue_mail("already_registered", reg, key=f"already:{reg.id}:{reg.confirm_mails}")
+                kinds.ALREADY_REGISTERED.enqueue(registration=reg)
         else:
             # The common case, once per sign-up: two plain INSERTs (the registration and its
             # confirmation mail) instead of the ORM's unit of work. The unique index on active
@@ -140,11 +141,10 @@ def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
                 email_normalized=normalized, organisation=data.organisation.strip(),
                 location_type=data.location_type, question=data.question.strip(),
                 language=data.language, consent_at=now, signed_up_at=now,
-                status=S.PENDING.value, confirm_mails=1,
+                status=RegistrationStatus.PENDING, confirm_mails=1,
             )).inserted_primary_key[0]
             # A registration made just now has no work queued yet: no need to look for the key.
-            enqueue_for_new("mail.confirm_address", seminar_id=seminar_id, registration_id=reg_id,
-                            key=f"confirm:{reg_id}:1")
+            kinds.CONFIRM_ADDRESS.enqueue_new(seminar_id=seminar_id, registration_id=reg_id)
     return active_id if reg is not None else reg_id
 
 
@@ -180,26 +180,27 @@ def confirm(registration_id: int) -> Registration:
         reg = db.session.get(Registration, registration_id)
         seminar = lock(Seminar, reg.seminar_id)
         db.session.refresh(reg)
-        if reg.status != S.PENDING.value:
+        if reg.status != RegistrationStatus.PENDING:
             return reg
         reason = closed_reason(seminar, now)
         if reason:
             raise RegistrationClosed(reason)
         if seminar.confirmed_count < seminar.capacity:
-            give_seat(reg, now, mail="seat_confirmed")
+            give_seat(reg, now, mail=kinds.SEAT_CONFIRMED)
         else:
-            reg.status = S.WAITLISTED.value
+            reg.status = RegistrationStatus.WAITLISTED
             reg.waitlisted_at = now
-            enqueue_mail("waitlisted", reg, key=f"waitlisted:{reg.id}")
+            kinds.WAITLISTED.enqueue(registration=reg)
     return reg
 
 
-def give_seat(reg: Registration, now: datetime, mail: str) -> None:
-    """Hand out a seat (the one place that does): call with the seminar locked."""
-    reg.status = S.CONFIRMED.value
+def give_seat(reg: Registration, now: datetime, mail: kinds.JobKind) -> None:
+    """Hand out a seat (the one place that does): call with the seminar locked. `mail`: the seat
+    mail that follows (SEAT_CONFIRMED or PROMOTED)."""
+    reg.status = RegistrationStatus.CONFIRMED
     reg.confirmed_at = now
     # The platform adds the attendee first; the seat mail follows once their join link exists.
-    enqueue("video.add_attendee", registration=reg, key=f"add:{reg.id}", payload={"mail": mail})
+    kinds.ADD_ATTENDEE.enqueue(registration=reg, mail=mail.short_name)
     schedule_reminders(reg, now)
 
 
@@ -213,17 +214,17 @@ def cancel(registration_id: int) -> Registration:
         db.session.refresh(reg)
         if reg.status not in ACTIVE_STATUSES:
             return reg
-        had_seat = reg.status == S.CONFIRMED.value
-        was_pending = reg.status == S.PENDING.value
-        reg.status = S.CANCELLED.value
+        had_seat = reg.status == RegistrationStatus.CONFIRMED
+        was_pending = reg.status == RegistrationStatus.PENDING
+        reg.status = RegistrationStatus.CANCELLED
         reg.cancelled_at = now
-        drop_pending("mail.reminder", registration_id=reg.id)
+        kinds.REMINDER.drop_pending(registration_id=reg.id)
         if had_seat:
-            enqueue("video.remove_attendee", registration=reg, key=f"remove:{reg.id}")
-            enqueue_mail("registration_cancelled", reg, key=f"cancelled:{reg.id}", invite="CANCEL")
+            kinds.REMOVE_ATTENDEE.enqueue(registration=reg)
+            kinds.REGISTRATION_CANCELLED.enqueue(registration=reg, calendar="CANCEL")
             promote_waitlist(seminar, now)
         elif not was_pending:
-            enqueue_mail("registration_cancelled", reg, key=f"cancelled:{reg.id}")
+            kinds.REGISTRATION_CANCELLED.enqueue(registration=reg)
     return reg
 
 
@@ -237,12 +238,12 @@ def promote_waitlist(seminar: Seminar, now: datetime | None = None) -> list[Regi
         return []
     promoted = list(db.session.scalars(
         select(Registration)
-        .where(Registration.seminar_id == seminar.id, Registration.status == S.WAITLISTED.value)
+        .where(Registration.seminar_id == seminar.id, Registration.status == RegistrationStatus.WAITLISTED)
         .order_by(Registration.waitlisted_at, Registration.id)
         .limit(free)
     ))
     for reg in promoted:
-        give_seat(reg, now, mail="promoted")
+        give_seat(reg, now, mail=kinds.PROMOTED)
     return promoted
 
 
@@ -251,7 +252,7 @@ def waitlist_position(reg: Registration) -> int:
     ahead = db.session.scalar(
         select(func.count(Registration.id)).where(
             Registration.seminar_id == reg.seminar_id,
-            Registration.status == S.WAITLISTED.value,
+            Registration.status == RegistrationStatus.WAITLISTED,
             (Registration.waitlisted_at < reg.waitlisted_at)
             | ((Registration.waitlisted_at == reg.waitlisted_at) & (Registration.id < reg.id)),
         )
@@ -262,7 +263,7 @@ def waitlist_position(reg: Registration) -> int:
 def lapse_pending(now: datetime) -> int:
     """Pending sign-ups not confirmed in time lapse (their data goes with the privacy purge)."""
     cutoff = now - timedelta(hours=current_app.config["PENDING_LAPSE_HOURS"])
-    overdue = (Registration.status == S.PENDING.value) & (Registration.signed_up_at < cutoff)
+    overdue = (Registration.status == RegistrationStatus.PENDING) & (Registration.signed_up_at < cutoff)
     # The worker asks every round: look first, so an idle worker takes no write lock.
     if db.session.scalar(select(Registration.id).where(overdue).limit(1)) is None:
         db.session.rollback()
@@ -271,7 +272,7 @@ def lapse_pending(now: datetime) -> int:
         result = db.session.execute(
             update(Registration)
             .where(overdue)
-            .values(status=S.LAPSED.value)
+            .values(status=RegistrationStatus.LAPSED)
             .execution_options(synchronize_session=False)
         )
     return result.rowcount or 0

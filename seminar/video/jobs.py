@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 
 from ..database import lock, write_transaction
 from ..extensions import db
-from ..models import Job, JobState, Registration, Seminar
-from ..notify.outbox import attendees, enqueue, enqueue_mail
-from ..notify.worker import Defer, Done, Fail, Outcome, Retry, handler
+from ..jobs import kinds
+from ..jobs.outcome import Defer, Done, Fail, Retry
+from ..jobs.runner import Recorder
+from ..models import LIVE_STATES, Job, JobState, Registration, RegistrationStatus, Seminar
 from ..timeutil import utcnow
 from . import get_provider
 from .base import AttendeeLink, PlatformError, VideoProvider, stored_meeting_id
@@ -100,12 +101,12 @@ def create_meeting(job: Job, providers: Providers) -> Done | str:
         current.platform_error = None
         if current.is_cancelled:
             # Cancelled while we were creating it: the delete that ran found nothing to delete.
-            enqueue("video.delete_meeting", seminar=current, key=f"delete-meeting:{seminar_id}:{meeting_id}")
+            kinds.DELETE_MEETING.enqueue(seminar=current)
             return
         # Attendees waiting for the meeting go now.
         db.session.execute(
-            update(Job).where(Job.seminar_id == seminar_id, Job.kind == "video.add_attendee",
-                              Job.state == JobState.PENDING.value, Job.due_at > utcnow())
+            update(Job).where(Job.seminar_id == seminar_id, Job.kind == kinds.ADD_ATTENDEE.name,
+                              Job.state == JobState.PENDING, Job.due_at > utcnow())
             .values(due_at=utcnow()).execution_options(synchronize_session=False))
 
     return Done(apply=store)
@@ -126,7 +127,7 @@ def update_meeting(job: Job, providers: Providers) -> Done | str | None:
             return remade(seminar_id, meeting_id)
         raise
     if provider.links_follow_schedule:
-        holders = [reg for reg in attendees(seminar) if reg.join_url]
+        holders = [reg for reg in seminar.attendees() if reg.join_url]
         links = provider.add_attendees(seminar, holders)
         return Done(apply=lambda: _store_links(links))
     return None
@@ -148,8 +149,10 @@ def delete_meeting(job: Job, providers: Providers) -> str | None:
 def remade(seminar_id: int, meeting_id: str | None) -> Done:
     """The outcome of finding the meeting deleted at the platform: it is made anew when the job
     is recorded (recreate_meeting), and everyone confirmed is added to the new one."""
-    return Done(note="meeting was gone at the platform: made anew",
-                apply=lambda: recreate_meeting(seminar_id, meeting_id))
+    return Done(note=REMADE, apply=lambda: recreate_meeting(seminar_id, meeting_id))
+
+
+REMADE = "meeting was gone at the platform: made anew"
 
 
 def recreate_meeting(seminar_id: int, old_meeting_id: str | None) -> None:
@@ -167,12 +170,11 @@ def recreate_meeting(seminar_id: int, old_meeting_id: str | None) -> None:
     seminar.meeting_join_url = seminar.meeting_host_url = None
     seminar.platform_error = ("The meeting was deleted at the video platform outside this service; "
                               "a new one is being made and every attendee added again.")
-    enqueue("video.create_meeting", seminar=seminar, key=f"create-meeting:{seminar_id}:after:{old_meeting_id}")
-    for reg in attendees(seminar):
+    kinds.CREATE_MEETING.enqueue(seminar=seminar)
+    for reg in seminar.attendees():
         reg.join_url = None
         reg.platform_registrant_id = None
-        enqueue("video.add_attendee", registration=reg, key=f"add:{reg.id}:after:{old_meeting_id}",
-                payload={"mail": "seat_confirmed"})
+        kinds.ADD_ATTENDEE.enqueue(registration=reg, mail=kinds.SEAT_CONFIRMED.short_name)
 
 
 # ---------------------------------------------------------------- attendees
@@ -184,7 +186,7 @@ def remove_attendee(job: Job, providers: Providers) -> Done | str:
     if reg.platform_registrant_id or reg.join_url:
         provider = providers.for_seminar(seminar)
         try:
-            if reg.status == "purged" and reg.platform_registrant_id:
+            if reg.status == RegistrationStatus.PURGED and reg.platform_registrant_id:
                 # The privacy purge: a cancelled registrant keeps name and address at the
                 # platform, so the record itself goes.
                 provider.forget_registrant(seminar, reg.platform_registrant_id)
@@ -200,12 +202,12 @@ def remove_attendee(job: Job, providers: Providers) -> Done | str:
     return Done(apply=forget_link)
 
 
-def _still_to_add(jobs: list[Job], seminar: Seminar, outcome: Outcome) -> list[Job]:
+def _still_to_add(jobs: list[Job], seminar: Seminar, outcome: Recorder) -> list[Job]:
     """The jobs whose attendee still needs adding; the others are recorded as done."""
     waiting = []
     for job in jobs:
         reg = job.registration
-        if reg is None or reg.status != "confirmed" or seminar.is_cancelled:
+        if reg is None or reg.status != RegistrationStatus.CONFIRMED or seminar.is_cancelled:
             outcome.done(job, "no longer needed")
         elif reg.join_url:  # added before (a retried batch): only make sure the mail is queued
             outcome.done(job, Done(apply=lambda reg_id=job.registration_id, mail=_seat_mail(job):
@@ -231,7 +233,21 @@ def short_wait(exc: PlatformError, retried: bool) -> float | None:
     return None
 
 
-def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> None:
+def add_attendees(jobs: list[Job], recorder: Recorder) -> None:
+    """ADD_ATTENDEE's batch runner: each seminar's attendees in calls as large as the platform
+    allows."""
+    providers = Providers()
+    try:
+        by_seminar: dict[int, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_seminar[job.seminar_id].append(job)
+        for seminar_jobs in by_seminar.values():
+            _add_for_seminar(seminar_jobs, recorder, providers)
+    finally:
+        providers.close()
+
+
+def _add_for_seminar(jobs: list[Job], outcome: Recorder, providers: Providers) -> None:
     """Add confirmed attendees in batches as large as the platform allows, then queue each one's
     seat mail in the same transaction that stores their link."""
     seminar = jobs[0].seminar
@@ -242,8 +258,8 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
         # Soon when its creation is queued; else (it gave up) a new try comes with the nightly
         # pass, and a meeting once made brings these forward (see create_meeting).
         creating = db.session.scalar(select(Job.id).where(
-            Job.seminar_id == seminar.id, Job.kind == "video.create_meeting",
-            Job.state.in_((JobState.PENDING.value, JobState.CLAIMED.value))).limit(1))
+            Job.seminar_id == seminar.id, Job.kind == kinds.CREATE_MEETING.name,
+            Job.state.in_(LIVE_STATES)).limit(1))
         outcome.release(waiting, "waiting for the meeting to be created", 5.0 if creating else 3600.0)
         return
     seminar_id, meeting_id = seminar.id, seminar.meeting_id
@@ -267,7 +283,7 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
     try:
         while True:
             if len(waiting) < size and time.monotonic() < deadline:
-                more = outcome.claim_more("video.add_attendee", seminar_id, size - len(waiting))
+                more = outcome.claim_more(kinds.ADD_ATTENDEE.name, seminar_id, size - len(waiting))
                 waiting += _still_to_add(more, db.session.get(Seminar, seminar_id), outcome)
             if not waiting:
                 return
@@ -301,7 +317,7 @@ def add_attendees(jobs: list[Job], outcome: Outcome, providers: Providers) -> No
                 note_platform_problem(seminar_id, None)
 
 
-def _record_taken(taken: tuple[list, dict[int, AttendeeLink], str] | None, outcome: Outcome) -> None:
+def _record_taken(taken: tuple[list, dict[int, AttendeeLink], str] | None, outcome: Recorder) -> None:
     """Record what one call achieved: each added attendee's link and seat mail, in one
     transaction; anyone the platform answered no link for is tried again."""
     if taken is None:
@@ -315,14 +331,16 @@ def _record_taken(taken: tuple[list, dict[int, AttendeeLink], str] | None, outco
             outcome.retry(job, "platform returned no link for this attendee")
 
 
-def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: Outcome,
+def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: Recorder,
                seminar_id: int, meeting_id: str) -> bool:
     """Record a batch the platform did not take. True when the rest should not be tried now."""
     if exc.gone:
         # The meeting was deleted at the platform: a new one is made, and everyone confirmed
-        # (these people too) is added to it by jobs of their own.
-        for job in batch + rest:
-            outcome.done(job, remade(seminar_id, meeting_id))
+        # (these people too) is added to it by jobs of their own, queued once these are recorded
+        # as done (an intent's key is taken while its job is claimed).
+        jobs = batch + rest
+        outcome.done_together([(job, Done(note=REMADE)) for job in jobs[:-1]]
+                              + [(jobs[-1], remade(seminar_id, meeting_id))])
         return True
     if not exc.throttled:
         note_platform_problem(seminar_id, str(exc))
@@ -352,15 +370,17 @@ def _not_added(exc: PlatformError, batch: list[Job], rest: list[Job], outcome: O
 def _store_link(reg_id: int, link: AttendeeLink, mail: str, meeting_id: str) -> None:
     reg = lock(Registration, reg_id)  # a cancellation at this moment is seen
     if reg.seminar.meeting_id != meeting_id:
-        # The meeting was made anew meanwhile (recreate_meeting): a job of its own adds this
-        # attendee to the new one; this link leads to the old one.
+        # The meeting was made anew meanwhile (recreate_meeting): this link leads to the old one.
+        # A job of its own adds this attendee to the new one (queued here when recreate_meeting
+        # found this very job still running).
+        if reg.status == RegistrationStatus.CONFIRMED:
+            kinds.ADD_ATTENDEE.enqueue(registration=reg, mail=mail)
         return
     reg.join_url = link.join_url
     reg.platform_registrant_id = link.registrant_id
-    if reg.status != "confirmed":
+    if reg.status != RegistrationStatus.CONFIRMED:
         # Cancelled while we were adding them: take them off the platform's list again.
-        enqueue("video.remove_attendee", registration=reg,
-                key=f"remove:{reg.id}:{link.registrant_id or 'link'}")
+        kinds.REMOVE_ATTENDEE.enqueue(registration=reg)
         return
     _queue_seat_mail(reg, mail)
 
@@ -368,68 +388,43 @@ def _store_link(reg_id: int, link: AttendeeLink, mail: str, meeting_id: str) -> 
 def _store_links(links: dict[int, AttendeeLink]) -> None:
     for reg_id, link in links.items():
         reg = db.session.get(Registration, reg_id)
-        if reg is not None and reg.status == "confirmed":
+        if reg is not None and reg.status == RegistrationStatus.CONFIRMED:
             reg.join_url = link.join_url
             reg.platform_registrant_id = link.registrant_id or reg.platform_registrant_id
 
 
 def _seat_mail(job: Job) -> str:
-    """The mail that follows adding this attendee (the seat mail unless the job names another)."""
-    return job.payload.get("mail", "seat_confirmed")
+    """The seat mail that follows adding this attendee, as the job names it (kinds.SEAT_MAILS)."""
+    return job.payload.get("mail", kinds.SEAT_CONFIRMED.short_name)
 
 
 def _queue_seat_mail(reg: Registration, mail: str) -> None:
-    enqueue_mail(mail, reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
+    kinds.SEAT_MAILS[mail].enqueue(registration=reg, calendar="REQUEST")
 
 
 def pending_adds(seminar_id: int) -> set[int]:
     """Registrations whose add job is still queued or running."""
     return set(db.session.scalars(select(Job.registration_id).where(
-        Job.seminar_id == seminar_id, Job.kind == "video.add_attendee",
-        Job.state.in_((JobState.PENDING.value, JobState.CLAIMED.value)))))
+        Job.seminar_id == seminar_id, Job.kind == kinds.ADD_ATTENDEE.name,
+        Job.state.in_(LIVE_STATES))))
 
 
-# ---------------------------------------------------------------- the handler
+# ---------------------------------------------------------------- the batch runner
 
-def _single(kind: str):
-    from . import reconcile
-
-    return {
-        "video.create_meeting": create_meeting,
-        "video.update_meeting": update_meeting,
-        "video.delete_meeting": delete_meeting,
-        "video.remove_attendee": remove_attendee,
-        "video.reconcile": reconcile.reconcile,
-        "video.check_meeting": reconcile.check_meeting,
-        "video.attendance": reconcile.fetch_attendance,
-    }.get(kind)
-
-
-@handler("video")
-def run_video_jobs(jobs: list[Job], outcome: Outcome) -> None:
+def run_platform_calls(jobs: list[Job], recorder: Recorder) -> None:
+    """The batch runner of the platform kinds that make one call per job (kinds.py names each
+    one's handler): one provider per platform for the whole batch."""
     providers = Providers()
+
+    def run(job: Job):
+        try:
+            return kinds.get(job.kind).handle()(job, providers)
+        except PlatformError as exc:
+            if not exc.throttled:
+                note_platform_problem(job.seminar_id, str(exc))
+            raise translate(exc) from exc
+
     try:
-        adds: dict[int, list[Job]] = defaultdict(list)
-        others = []
-        for job in jobs:
-            if job.kind == "video.add_attendee":
-                adds[job.seminar_id].append(job)
-            else:
-                others.append(job)
-
-        def run(job: Job):
-            run_one = _single(job.kind)
-            if run_one is None:
-                raise Fail(f"no handler for job kind {job.kind}")
-            try:
-                return run_one(job, providers)
-            except PlatformError as exc:
-                if not exc.throttled:
-                    note_platform_problem(job.seminar_id, str(exc))
-                raise translate(exc) from exc
-
-        outcome.run_each(others, run)
-        for seminar_jobs in adds.values():
-            add_attendees(seminar_jobs, outcome, providers)
+        recorder.run_each(jobs, run)
     finally:
         providers.close()

@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from ..database import write_transaction
 from ..extensions import db
-from ..models import AttendanceEvent, Job, JobState, Registration, Seminar, SeminarState
-from ..notify.outbox import attendees, enqueue, enqueue_mail
-from ..notify.worker import Done
+from ..jobs import kinds
+from ..jobs.outcome import Done
+from ..models import LIVE_STATES, AttendanceEvent, Job, Registration, RegistrationStatus, Seminar, SeminarState
 from ..timeutil import to_local, utcnow
 from .base import AttendeeLink, PlatformError, VideoProvider
 from .jobs import Providers, pending_adds, remade
@@ -67,7 +67,7 @@ def reconcile(job: Job, providers: Providers) -> Done | str:
     listed = provider.registrants(seminar)
     links: dict[int, AttendeeLink] = {}
     if listed is not None:
-        confirmed = {reg.email_normalized: reg for reg in attendees(seminar)}
+        confirmed = {reg.email_normalized: reg for reg in seminar.attendees()}
         approved = {r.email for r in listed if r.status == "approved"}
         busy = pending_adds(seminar.id)
         missing = [reg for email, reg in confirmed.items() if email not in approved and reg.id not in busy]
@@ -95,11 +95,11 @@ def reconcile(job: Job, providers: Providers) -> Done | str:
     def apply() -> None:
         for reg_id, link in links.items():
             reg = db.session.get(Registration, reg_id)
-            if reg is None or reg.status != "confirmed":
+            if reg is None or reg.status != RegistrationStatus.CONFIRMED:
                 continue
             reg.join_url, reg.platform_registrant_id = link.join_url, link.registrant_id
             # Someone whose add had failed for good never had their seat mail: it goes now.
-            enqueue_mail("seat_confirmed", reg, key=f"seat-mail:{reg.id}", invite="REQUEST")
+            kinds.SEAT_CONFIRMED.enqueue(registration=reg, calendar="REQUEST")
         if message:
             db.session.get(Seminar, seminar_id).platform_error = message
 
@@ -175,16 +175,16 @@ def schedule_platform_checks(now: datetime | None = None) -> int:
     state["next_look"] = now + LOOK_EVERY
     queued = _retry_failed_creates(now)
     seminars = db.session.scalars(select(Seminar).where(
-        Seminar.state == SeminarState.PUBLISHED.value, Seminar.video_provider.in_(RECONCILED),
+        Seminar.state == SeminarState.PUBLISHED, Seminar.video_provider.in_(RECONCILED),
         Seminar.meeting_id.is_not(None), Seminar.start_at > now - ATTENDANCE_WITHIN)).all()
     if not seminars:
         db.session.rollback()
         return queued
     since = now - RECONCILE_EVERY
     fresh = set(db.session.scalars(select(Job.seminar_id).where(
-        ((Job.kind == "video.reconcile") & (Job.created_at > since))
-        | ((Job.kind == "video.create_meeting") & (Job.done_at > since)))))
-    fetched = set(db.session.scalars(select(Job.seminar_id).where(Job.kind == "video.attendance")))
+        ((Job.kind == kinds.RECONCILE.name) & (Job.created_at > since))
+        | ((Job.kind == kinds.CREATE_MEETING.name) & (Job.done_at > since)))))
+    fetched = set(db.session.scalars(select(Job.seminar_id).where(Job.kind == kinds.ATTENDANCE.name)))
     to_reconcile = [s for s in seminars if s.start_at > now and s.id not in fresh]
     to_fetch = [s for s in seminars if s.video_provider == "zoom" and s.id not in fetched
                 and s.end_at + ATTENDANCE_AFTER <= now]
@@ -193,11 +193,10 @@ def schedule_platform_checks(now: datetime | None = None) -> int:
         return queued
     with write_transaction():
         for seminar in to_reconcile:
-            job = enqueue("video.reconcile", seminar=seminar, due_at=now,
-                          key=f"reconcile:{seminar.id}:{now:%Y%m%dT%H%M%S}")
+            job = kinds.RECONCILE.enqueue(seminar=seminar, due_at=now)
             job.created_at = now  # what the next look counts 24 h from
         for seminar in to_fetch:
-            enqueue("video.attendance", seminar=seminar, key=f"attendance:{seminar.id}", due_at=now)
+            kinds.ATTENDANCE.enqueue(seminar=seminar, due_at=now)
     return queued + len(to_reconcile) + len(to_fetch)
 
 
@@ -205,13 +204,13 @@ def _retry_failed_creates(now: datetime) -> int:
     """A published seminar whose meeting could not be made (its job gave up, e.g. while the
     platform was down for hours) gets a new try once a day, so its attendees are not stuck."""
     without = db.session.scalars(select(Seminar.id).where(
-        Seminar.state == SeminarState.PUBLISHED.value, Seminar.meeting_id.is_(None),
+        Seminar.state == SeminarState.PUBLISHED, Seminar.meeting_id.is_(None),
         Seminar.start_at > now)).all()
     if not without:
         return 0
     busy = set(db.session.scalars(select(Job.seminar_id).where(
-        Job.kind == "video.create_meeting", Job.seminar_id.in_(without),
-        Job.state.in_((JobState.PENDING.value, JobState.CLAIMED.value))
+        Job.kind == kinds.CREATE_MEETING.name, Job.seminar_id.in_(without),
+        Job.state.in_(LIVE_STATES)
         | (Job.created_at > now - RECONCILE_EVERY))))
     stuck = [seminar_id for seminar_id in without if seminar_id not in busy]
     if not stuck:
@@ -219,7 +218,6 @@ def _retry_failed_creates(now: datetime) -> int:
     with write_transaction():
         for seminar_id in stuck:
             log.warning("seminar %s: its meeting was never made; trying again", seminar_id)
-            job = enqueue("video.create_meeting", seminar=db.session.get(Seminar, seminar_id), due_at=now,
-                          key=f"create-meeting:{seminar_id}:{now:%Y%m%dT%H%M%S}")
+            job = kinds.CREATE_MEETING.enqueue(seminar=db.session.get(Seminar, seminar_id), due_at=now)
             job.created_at = now
     return len(stuck)

@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from ..database import write_transaction
 from ..extensions import csrf, db
+from ..jobs import kinds
 from ..models import Registration, Seminar
-from ..notify.outbox import enqueue
 from ..video.reconcile import record_attendance
 
 log = logging.getLogger("seminar.webhooks")
@@ -148,8 +148,7 @@ def _changed(seminar: Seminar, obj: dict, event: dict) -> str:
     """Changed at Zoom: check it against ours (our own updates come back here too, and match)."""
     if seminar.is_cancelled:
         return "seminar cancelled: nothing to check"
-    enqueue("video.check_meeting", seminar=seminar,
-            key=f"check:{seminar.id}:{str(event.get('event_ts', ''))[:40] or time.time_ns()}")
+    kinds.CHECK_MEETING.enqueue(seminar=seminar)  # a check still waiting covers this event too
     return "check queued"
 
 
@@ -161,8 +160,7 @@ def _deleted(seminar: Seminar, obj: dict, event: dict) -> str:
         return "an occurrence deleted: ignored"
     seminar.platform_error = ("The meeting was deleted at Zoom outside this service; it is being "
                               "checked and made anew if needed.")
-    enqueue("video.check_meeting", seminar=seminar,
-            key=f"check:{seminar.id}:{str(event.get('event_ts', ''))[:40] or time.time_ns()}")
+    kinds.CHECK_MEETING.enqueue(seminar=seminar)  # a check still waiting covers this event too
     return "check queued"
 
 

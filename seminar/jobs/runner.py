@@ -1,4 +1,4 @@
-"""The worker: claims due jobs in batches and runs them.
+"""The runner: claims due jobs in batches (interactive lane first), runs them, records outcomes.
 
 Guarantees (docs/DELIVERY.md has the long form):
 - A job is claimed by one worker at a time: claims are a single UPDATE over
@@ -14,81 +14,34 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import signal
 import socket
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from flask import current_app
-from sqlalchemy import bindparam, func, inspect, or_, select, update
+from sqlalchemy import bindparam, case, func, inspect, or_, select, update
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..database import WRITE_LOCK, write_transaction
 from ..extensions import db
-from ..models import Job, JobState
+from ..models import Job, JobState, Lane
 from ..timeutil import utcnow
+from . import kinds
+from .outcome import Defer, Done, Fail, Retry
 
 log = logging.getLogger("seminar.worker")
-
-
-class Retry(Exception):
-    """A temporary failure: run the job again after a backoff (or after `after` seconds)."""
-
-    def __init__(self, message: str, after: float | None = None, release_rest: bool = False):
-        super().__init__(message)
-        self.after = after
-        self.release_rest = release_rest
-
-
-class Defer(Exception):
-    """Not a failure: the job waits for something else (e.g. the meeting to exist)."""
-
-    def __init__(self, message: str, after: float = 5.0):
-        super().__init__(message)
-        self.after = after
-
-
-class Fail(Exception):
-    """A permanent failure: mark the job failed and show it to organisers."""
-
-
-@dataclass
-class Done:
-    """A job's successful result. `apply` runs, and `fields` are stored on the job, in the same
-    transaction that marks it done: handlers call the outside world without writing anything,
-    so their effects land exactly when the job is recorded as done."""
-
-    note: str | None = None
-    apply: Callable[[], None] | None = None
-    fields: dict = field(default_factory=dict)
 
 
 class LeaseLost(Exception):
     pass
 
 
-# A handler runs a batch of claimed jobs of one family and reports each job's outcome through
-# the `Outcome` it is given. Families: the part of the kind before the dot ("mail", "video", …).
-Handler = Callable[[list[Job], "Outcome"], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(family: str):
-    def register(fn: Handler) -> Handler:
-        HANDLERS[family] = fn
-        return fn
-    return register
-
-
-def backoff(attempts: int, base: float = 30.0, cap: float = 3600.0) -> float:
-    """Exponential backoff with jitter, so retries of many jobs spread out instead of stampeding."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
-    return delay * random.uniform(0.5, 1.0)
+# A batch runner (a kind's `batch`, kinds.py) runs the claimed jobs of its kinds and reports each
+# job's outcome through the `Recorder` it is given.
+BatchRunner = Callable[[list[Job], "Recorder"], None]
 
 
 class Pauses:
@@ -124,7 +77,7 @@ class Pauses:
         return condition
 
 
-class Outcome:
+class Recorder:
     """Records what happened to each claimed job, committing each outcome on its own (mails the
     server accepted one after the other: together, see `done_together`)."""
 
@@ -154,7 +107,7 @@ class Outcome:
                 result = db.session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.claimed_by == self.worker_id,
-                           Job.state == JobState.CLAIMED.value)
+                           Job.state == JobState.CLAIMED)
                     .values(claimed_by=None, lease_until=None, **values)
                     .execution_options(synchronize_session=False)
                 )
@@ -171,7 +124,7 @@ class Outcome:
     def done(self, job: Job, result: "Done | str | None" = None) -> bool:
         if not isinstance(result, Done):
             result = Done(note=result)
-        return self._close(job, result.apply, state=JobState.DONE.value, done_at=utcnow(),
+        return self._close(job, result.apply, state=JobState.DONE, done_at=utcnow(),
                            last_error=result.note, **result.fields)
 
     def done_together(self, results: list[tuple[Job, Done]], connection=None) -> None:
@@ -215,7 +168,7 @@ class Outcome:
 
     def failed(self, job: Job, error: str) -> bool:
         log.error("job %s (%s) failed permanently: %s", job.id, job.kind, error)
-        return self._close(job, state=JobState.FAILED.value, done_at=utcnow(), last_error=error[:2000])
+        return self._close(job, state=JobState.FAILED, done_at=utcnow(), last_error=error[:2000])
 
     def current(self) -> datetime:
         """Now, on the batch's clock: when it began plus the time it has taken so far (a batch of
@@ -226,19 +179,20 @@ class Outcome:
         """Run the job again later. `after`: the other side's wish (Retry-After), which also
         pauses this kind of job for this seminar unless `pause` is False (a wait that concerns
         this one job only); else our own backoff."""
-        if job.attempts >= current_app.config["WORKER_MAX_ATTEMPTS"]:
+        policy = _retry_policy(job)
+        if policy.gives_up(job.attempts):
             return self.failed(job, f"gave up after {job.attempts} attempts: {error}")
         if after is not None and pause:
             self._pause(job, after)
-        delay = after if after is not None else backoff(job.attempts)
+        delay = after if after is not None else policy.delay(job.attempts)
         log.warning("job %s (%s) attempt %s: %s; again in %.0f s", job.id, job.kind, job.attempts, error, delay)
-        return self._close(job, state=JobState.PENDING.value, last_error=error[:2000],
+        return self._close(job, state=JobState.PENDING, last_error=error[:2000],
                            due_at=self.current() + timedelta(seconds=delay))
 
     def defer(self, job: Job, reason: str, after: float) -> bool:
         # Waiting is not a failed attempt.
         self._pause(job, after)
-        return self._close(job, state=JobState.PENDING.value, last_error=reason,
+        return self._close(job, state=JobState.PENDING, last_error=reason,
                            attempts=max(0, job.attempts - 1), due_at=self.current() + timedelta(seconds=after))
 
     def release(self, jobs: Iterable[Job], reason: str, after: float) -> None:
@@ -301,8 +255,8 @@ def _done_statement(fields: tuple[str, ...]):
         statement = _DONE_STATEMENTS[fields] = (
             table.update()
             .where(table.c.id == bindparam("b_id"), table.c.claimed_by == bindparam("b_worker"),
-                   table.c.state == JobState.CLAIMED.value)
-            .values(state=JobState.DONE.value, claimed_by=None, lease_until=None,
+                   table.c.state == JobState.CLAIMED)
+            .values(state=JobState.DONE, claimed_by=None, lease_until=None,
                     done_at=bindparam("b_done_at", type_=table.c.done_at.type),
                     last_error=bindparam("b_note", type_=table.c.last_error.type),
                     **{name: bindparam(f"b_{name}", type_=table.c[name].type) for name in fields})
@@ -323,24 +277,44 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def backoff(attempts: int) -> float:
+    """The default retry policy's wait after `attempts` (kinds.BACKOFF)."""
+    return kinds.BACKOFF.delay(attempts)
+
+
+def _retry_policy(job: Job) -> kinds.RetryPolicy:
+    kind = kinds.get(job.kind)
+    return kind.retry if kind is not None else kinds.BACKOFF
+
+
+# Interactive work first (someone is waiting for it), then the rest, each by when it fell due.
+LANE_ORDER = case((Job.lane == Lane.INTERACTIVE, 0), else_=1)
+
+
+def due_jobs(now: datetime):
+    """The condition for a job that may be claimed now: pending and due, or claimed by a worker
+    whose lease ran out."""
+    return or_(
+        (Job.state == JobState.PENDING) & (Job.due_at <= now),
+        (Job.state == JobState.CLAIMED) & (Job.lease_until < now),
+    )
+
+
 def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
           paused: list[tuple[str, int | None]] | None = None,
           only: tuple[str, int | None] | None = None) -> list[Job]:
-    """Claim up to `limit` due jobs (pending and due, or claimed with an expired lease), leaving
-    out the `paused` (kind, seminar) pairs, or only of the kind and seminar in `only`."""
+    """Claim up to `limit` due jobs, interactive lane first, leaving out the `paused` (kind,
+    seminar) pairs, or only of the kind and seminar in `only`."""
     now = now or utcnow()
     limit = limit or current_app.config["WORKER_BATCH_SIZE"]
     lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
-    due = or_(
-        (Job.state == JobState.PENDING.value) & (Job.due_at <= now),
-        (Job.state == JobState.CLAIMED.value) & (Job.lease_until < now),
-    )
+    condition = due_jobs(now)
     if paused:
-        due = due & Pauses.exclude(paused)
+        condition = condition & Pauses.exclude(paused)
     if only is not None:
-        due = due & (Job.kind == only[0]) & (Job.seminar_id == only[1])
+        condition = condition & (Job.kind == only[0]) & (Job.seminar_id == only[1])
     candidates = (
-        select(Job.id).where(due).order_by(Job.due_at, Job.id).limit(limit)
+        select(Job.id).where(condition).order_by(LANE_ORDER, Job.due_at, Job.id).limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
@@ -348,128 +322,34 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
         ids = list(db.session.scalars(
             update(Job)
             .where(Job.id.in_(candidates))
-            .values(state=JobState.CLAIMED.value, claimed_by=worker_id,
+            .values(state=JobState.CLAIMED, claimed_by=worker_id,
                     lease_until=now + lease, attempts=Job.attempts + 1)
             .returning(Job.id)
             .execution_options(synchronize_session=False)
         ))
     if not ids:
         return []
-    return list(db.session.scalars(select(Job).where(Job.id.in_(ids)).order_by(Job.due_at, Job.id)))
+    return list(db.session.scalars(select(Job).where(Job.id.in_(ids)).order_by(LANE_ORDER, Job.due_at, Job.id)))
 
 
 def run_batch(worker_id: str | None = None, now: datetime | None = None, pauses: Pauses | None = None) -> int:
     """Claim one batch of due jobs and run it. Returns how many jobs were claimed."""
-    from .. import jobs  # noqa: F401  (registers every handler family)
-
     worker_id = worker_id or new_worker_id()
     claimed = claim(worker_id, now, paused=pauses.active(now) if pauses is not None else None)
-    by_family: dict[str, list[Job]] = defaultdict(list)
+    by_runner: dict[BatchRunner, list[Job]] = defaultdict(list)
+    unknown = []
     for job in claimed:
-        by_family[job.kind.partition(".")[0]].append(job)
+        kind = kinds.get(job.kind)
+        if kind is None:
+            unknown.append(job)
+        else:
+            by_runner[kind.run_batch()].append(job)
     subjects = {id(job): (job.kind, job.seminar_id) for job in claimed} if pauses is not None else None
-    outcome = Outcome(worker_id, now or utcnow(), pauses, subjects)
-    for family, family_jobs in by_family.items():
-        run = HANDLERS.get(family)
-        if run is None:
-            for job in family_jobs:
-                outcome.failed(job, f"no handler for job kind {job.kind}")
-            continue
-        run(family_jobs, outcome)
+    recorder = Recorder(worker_id, now or utcnow(), pauses, subjects)
+    for job in unknown:
+        recorder.failed(job, f"no handler for job kind {job.kind}")
+    for run, jobs in by_runner.items():
+        run(jobs, recorder)
     if pauses is not None:
-        outcome.apply_pauses()
+        recorder.apply_pauses()
     return len(claimed)
-
-
-def run_due(now: datetime | None = None, worker_id: str | None = None, max_batches: int = 10_000) -> int:
-    """Everything due now, batch after batch (`worker --once`). Returns how many jobs ran."""
-    from .. import jobs
-
-    worker_id = worker_id or new_worker_id()
-    jobs.run_periodic(now)
-    total = 0
-    for _ in range(max_batches):
-        count = run_batch(worker_id, now)
-        if count == 0:
-            break
-        total += count
-    return total
-
-
-def lower_priority() -> None:
-    """The web processes answer people; the worker's sending can wait a moment. On a small
-    server (`make run`: gunicorn and the worker on the same 2 cores) a burst of sign-ups would
-    otherwise share the CPU with the worker mailing their confirmation links. WORKER_NICE (default
-    10, 0 leaves it) lowers the worker's CPU priority: under load gunicorn gets the cores first, and
-    the worker uses whatever is left, which on an idle machine is all of it."""
-    try:
-        step = int(os.environ.get("WORKER_NICE", "10"))
-    except ValueError:
-        step = 10
-    if step > 0:
-        try:
-            os.nice(step)
-        except OSError:  # not allowed here: run as it is
-            pass
-
-
-HOUSEKEEPING_SECONDS = 5.0  # run_periodic's checks (lapsing, purge, platform checks) at most this often
-
-
-def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tests as a process
-    from .. import jobs
-
-    lower_priority()
-    worker_id = new_worker_id()
-    poll = current_app.config["WORKER_POLL_SECONDS"]
-    pauses = Pauses()
-    housekeeping_due = 0.0
-    stopping = []
-
-    def stop(signum, frame) -> None:
-        # SIGTERM (make run's Ctrl-C, systemd, docker stop): finish the batch in hand, so what
-        # the outside world already accepted is recorded, then leave.
-        log.info("worker %s stopping after this batch", worker_id)
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    log.info("worker %s started", worker_id)
-    while not stopping:
-        wait = poll
-        try:
-            if time.monotonic() >= housekeeping_due:
-                jobs.run_periodic()
-                housekeeping_due = time.monotonic() + HOUSEKEEPING_SECONDS
-            busy = run_batch(worker_id, pauses=pauses)
-            if not busy:
-                wait = idle_wait(poll, pauses)
-        except Exception:
-            # The database may be briefly away: log, wait, go on. Nothing is lost; jobs stay queued.
-            log.exception("worker loop failed; retrying")
-            db.session.rollback()
-            busy = 0
-        db.session.remove()
-        if not busy and not stopping:
-            time.sleep(wait)
-    log.info("worker %s stopped", worker_id)
-
-
-def idle_wait(poll: float, pauses: Pauses | None = None, least: float = 0.05) -> float:
-    """How long an idle worker sleeps: until the next pending job it may claim falls due (or a
-    pause ends), at most `poll`.
-
-    Work handed back for a moment (a platform's Retry-After of one second, a meeting about to be
-    made) is then taken again when it is due, not up to a whole poll interval later."""
-    now = utcnow()
-    pending = Job.state == JobState.PENDING.value
-    paused = pauses.active(now) if pauses is not None else []
-    if paused:
-        pending = pending & Pauses.exclude(paused)
-    moments = [db.session.scalar(select(func.min(Job.due_at)).where(pending))]
-    db.session.rollback()
-    if paused:
-        moments.append(pauses.next_end())
-    moments = [m.replace(tzinfo=timezone.utc) if m.tzinfo is None else m for m in moments if m is not None]
-    if not moments:
-        return poll
-    return max(least, min(poll, (min(moments) - now).total_seconds()))

@@ -1,0 +1,226 @@
+"""Every kind of job, declared once: its name (stored in `job.kind`), the handler that does it, the
+label organisers see in the outbox, how its intent key is built, its retry policy and its lane.
+
+Queue one through its declaration, in the transaction that causes it:
+
+    kinds.SEAT_CONFIRMED.enqueue(registration=reg, calendar="REQUEST")
+    kinds.REMINDER.enqueue(registration=reg, due_at=due, hours=24)   # keyword extras: the payload
+
+A key is a stable name for the intent, filled in from the job (`{registration}`, `{seminar}`: their
+ids) and its payload. Two jobs with one key are never pending or claimed at once (a partial unique
+index): asking again while one is pending returns that one, which reads the data when it runs and so
+carries the change too. Asked again while one is claimed (running on data read before the change),
+it is queued anew without a key. With `once=True` the key holds for ever: a seat mail that went out
+is not queued again. A kind without a key is queued anew every time (a confirmation link each time
+someone signs up again).
+
+Handlers are named "module:function" and looked up when the app is made (`bind`, in create_app),
+so this table imports none of them: the modules that hold handlers queue follow-up work through it.
+A kind's `batch` runs a claimed batch of its jobs (one SMTP connection for all mails, one HTTP
+session for platform calls) and calls `handler` for each; see docs/ARCHITECTURE.md.
+"""
+from __future__ import annotations
+
+import importlib
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable
+
+from flask import current_app
+from flask_babel import lazy_gettext
+
+from ..models import Job, JobState, Lane, Registration, Seminar
+from . import outbox
+
+INTERACTIVE, BULK = Lane.INTERACTIVE, Lane.BULK
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter (so retries of many jobs spread out instead of stampeding):
+    `base` seconds after the first attempt, doubling up to `cap`. After `max_attempts` (None: the
+    WORKER_MAX_ATTEMPTS setting, 12 by default, roughly a day) the job is marked failed."""
+
+    base: float = 30.0
+    cap: float = 3600.0
+    max_attempts: int | None = None
+
+    def delay(self, attempts: int) -> float:
+        delay = min(self.cap, self.base * (2 ** max(0, attempts - 1)))
+        return delay * random.uniform(0.5, 1.0)
+
+    def gives_up(self, attempts: int) -> bool:
+        limit = self.max_attempts or current_app.config["WORKER_MAX_ATTEMPTS"]
+        return attempts >= limit
+
+
+BACKOFF = RetryPolicy()
+
+
+@dataclass(frozen=True, eq=False)
+class JobKind:
+    name: str
+    label: object  # a lazy translation: what organisers see in the outbox
+    lane: Lane
+    batch: str  # "module:function" running a claimed batch: (jobs, recorder) -> None
+    handler: str | None = None  # "module:function" doing one job (a mail's composer, a platform call)
+    key: str | None = None  # the intent's name, e.g. "seat-mail:{registration}"
+    once: bool = False  # the key holds for ever, not only while a job is waiting
+    retry: RetryPolicy = BACKOFF
+    to_users: bool = False  # a mail to a portal user (payload["user_id"]), not to an attendee
+    _bound: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def short_name(self) -> str:
+        """The name without its family ("seat_confirmed"), as an add job's payload names its mail."""
+        return self.name.partition(".")[2]
+
+    @property
+    def is_mail(self) -> bool:
+        return self.batch == MAIL_BATCH
+
+    def key_for(self, *, registration: Registration | None = None, seminar: Seminar | None = None,
+                registration_id: int | None = None, seminar_id: int | None = None, **payload) -> str | None:
+        if self.key is None:
+            return None
+        if registration is not None:
+            registration_id = registration.id
+        if seminar is not None:
+            seminar_id = seminar.id
+        return self.key.format(registration=registration_id, seminar=seminar_id, **payload)
+
+    def enqueue(self, *, registration: Registration | None = None, seminar: Seminar | None = None,
+                due_at: datetime | None = None, calendar: str | None = None, **payload) -> Job:
+        """Queue this intent in the current transaction (once: see the module's docstring).
+        `calendar` (REQUEST or CANCEL): the mail carries a calendar invite whose SEQUENCE is fixed
+        now, so every invite sent has a higher one than the last."""
+        key = self.key_for(registration=registration, seminar=seminar, **payload)
+        if key is not None:
+            existing = outbox.queued(key, self.once)
+            if existing is not None and (self.once or existing.state != JobState.CLAIMED):
+                return existing
+            if existing is not None:
+                key = None  # its job is running on what it read before: this one runs after it
+        if calendar:
+            payload.update(method=calendar, sequence=registration.ical_sequence)
+            registration.ical_sequence += 1
+        return outbox.add(self.name, self.lane, key, registration=registration, seminar=seminar,
+                          due_at=due_at, payload=payload)
+
+    def enqueue_new(self, *, seminar_id: int, registration_id: int, **payload) -> None:
+        """`enqueue`, due now, for a registration inserted in this very transaction: nothing can be
+        queued under its key yet, so it is one INSERT without a look-up (the sign-up path)."""
+        outbox.insert(self.name, self.lane,
+                      self.key_for(registration_id=registration_id, seminar_id=seminar_id, **payload),
+                      seminar_id=seminar_id, registration_id=registration_id, payload=payload)
+
+    def drop_pending(self, *, registration_id: int | None = None, seminar_id: int | None = None) -> None:
+        """Remove queued jobs of this kind that no longer apply (e.g. reminders of a moved seminar)."""
+        outbox.drop_pending(self.name, registration_id=registration_id, seminar_id=seminar_id)
+
+    def run_batch(self) -> Callable:
+        return self._bound["batch"]
+
+    def handle(self) -> Callable:
+        return self._bound["handler"]
+
+
+MAIL_BATCH = "seminar.notify.delivery:deliver"
+PLATFORM_BATCH = "seminar.video.jobs:run_platform_calls"
+
+
+def _mail(name: str, label, lane: Lane, key: str | None, once: bool = False) -> JobKind:
+    return JobKind(f"mail.{name}", label, lane, MAIL_BATCH, handler=f"seminar.notify.mails:{name}",
+                   key=key, once=once)
+
+
+def _user_mail(name: str, label, lane: Lane, key: str | None) -> JobKind:
+    return JobKind(f"mail.{name}", label, lane, MAIL_BATCH, handler=f"seminar.manage.mails:{name}", key=key,
+                   to_users=True)
+
+
+def _platform(name: str, label, lane: Lane, key: str, handler: str | None = None) -> JobKind:
+    return JobKind(f"video.{name}", label, lane, PLATFORM_BATCH,
+                   handler=handler or f"seminar.video.jobs:{name}", key=key)
+
+
+# ---------------------------------------------------------------- mails to attendees
+# Every sign-up (again) is answered with a mail of its own.
+CONFIRM_ADDRESS = _mail("confirm_address", lazy_gettext("Mail: confirm your address"), INTERACTIVE, None)
+ALREADY_REGISTERED = _mail("already_registered", lazy_gettext("Mail: already registered"), INTERACTIVE, None)
+# Both seat mails share one key: a registration gets its seat mail once, whichever it is.
+SEAT_CONFIRMED = _mail("seat_confirmed", lazy_gettext("Mail: seat confirmed, with invite"), INTERACTIVE,
+                       "seat-mail:{registration}", once=True)
+PROMOTED = _mail("promoted", lazy_gettext("Mail: seat from the waitlist, with invite"), INTERACTIVE,
+                 "seat-mail:{registration}", once=True)
+# A person who just confirmed or cancelled is waiting for these too.
+WAITLISTED = _mail("waitlisted", lazy_gettext("Mail: on the waitlist"), INTERACTIVE, "waitlisted:{registration}")
+REGISTRATION_CANCELLED = _mail("registration_cancelled", lazy_gettext("Mail: registration cancelled"),
+                               INTERACTIVE, "cancelled:{registration}")
+REMINDER = _mail("reminder", lazy_gettext("Mail: reminder"), BULK, "reminder:{registration}:{hours}")
+SEMINAR_CHANGED = _mail("seminar_changed", lazy_gettext("Mail: seminar changed, calendar update"), BULK,
+                        "changed:{registration}")
+SEMINAR_CANCELLED = _mail("seminar_cancelled", lazy_gettext("Mail: seminar cancelled"), BULK,
+                          "seminar-cancelled:{registration}")
+
+# ---------------------------------------------------------------- mails to portal users
+HOST_DIGEST = _user_mail("host_digest", lazy_gettext("Mail: attendee list for hosts"), BULK,
+                         "digest:{seminar}:{user_id}:{hours}")
+# A reset link and a new host's invite (payload invite=True): someone is waiting for either, and
+# each request gets a mail of its own.
+PASSWORD_RESET = _user_mail("password_reset", lazy_gettext("Mail: portal password link"), INTERACTIVE, None)
+
+# ---------------------------------------------------------------- calls to the video platform
+# Attendees' seat mails wait for these two.
+CREATE_MEETING = _platform("create_meeting", lazy_gettext("Platform: create meeting"), INTERACTIVE,
+                           "create-meeting:{seminar}")
+ADD_ATTENDEE = JobKind("video.add_attendee", lazy_gettext("Platform: add attendee"), INTERACTIVE,
+                       "seminar.video.jobs:add_attendees", key="add:{registration}")
+UPDATE_MEETING = _platform("update_meeting", lazy_gettext("Platform: update meeting"), BULK,
+                           "update-meeting:{seminar}")
+DELETE_MEETING = _platform("delete_meeting", lazy_gettext("Platform: delete meeting"), BULK,
+                           "delete-meeting:{seminar}")
+REMOVE_ATTENDEE = _platform("remove_attendee", lazy_gettext("Platform: remove attendee"), BULK,
+                            "remove:{registration}")
+CHECK_MEETING = _platform("check_meeting", lazy_gettext("Platform: check meeting"), BULK,
+                          "check:{seminar}", "seminar.video.reconcile:check_meeting")
+RECONCILE = _platform("reconcile", lazy_gettext("Platform: reconcile attendees"), BULK,
+                      "reconcile:{seminar}", "seminar.video.reconcile:reconcile")
+ATTENDANCE = _platform("attendance", lazy_gettext("Platform: fetch attendance"), BULK,
+                       "attendance:{seminar}", "seminar.video.reconcile:fetch_attendance")
+
+# The mail that follows adding an attendee at the platform, by the name in the add job's payload.
+SEAT_MAILS = {kind.short_name: kind for kind in (SEAT_CONFIRMED, PROMOTED)}
+
+ALL: tuple[JobKind, ...] = tuple(value for value in list(globals().values()) if isinstance(value, JobKind))
+BY_NAME: dict[str, JobKind] = {kind.name: kind for kind in ALL}
+
+
+def get(name: str) -> JobKind | None:
+    return BY_NAME.get(name)
+
+
+def label(name: str) -> str:
+    """What an outbox entry is, in words (the name itself for a kind no longer declared)."""
+    kind = BY_NAME.get(name)
+    return str(kind.label) if kind is not None else name
+
+
+def mails() -> Iterable[JobKind]:
+    return (kind for kind in ALL if kind.is_mail)
+
+
+def _resolve(reference: str) -> Callable:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def bind() -> None:
+    """Look every kind's handlers up (create_app calls this): a misspelt one stops the app from
+    starting instead of failing jobs later."""
+    for kind in ALL:
+        if kind._bound:
+            continue
+        kind._bound["batch"] = _resolve(kind.batch)
+        kind._bound["handler"] = _resolve(kind.handler) if kind.handler else None
