@@ -93,6 +93,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Adding a constraint rebuilds a table on SQLite (batch mode), which drops the old one:
+            # with foreign keys enforced that fails while other tables refer to it. The rows are
+            # copied as they are, so nothing is left dangling. (Outside a transaction, where
+            # SQLite takes this pragma.)
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -101,6 +107,8 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
 
 if context.is_offline_mode():

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Registration, Seminar
+from ..models import Registration, RegistrationStatus, Seminar
 from ..timeutil import to_local, utcnow
 
 WIDTH, HEIGHT = 640, 220
@@ -70,7 +70,7 @@ def _on_list_day(reg: Registration) -> date:
 def signup_chart(seminar: Seminar) -> Chart:
     """Everyone now holding a seat or a waitlist place, by the day they got on the list."""
     regs = db.session.scalars(select(Registration).where(
-        Registration.seminar_id == seminar.id, Registration.status.in_(("confirmed", "waitlisted"))))
+        Registration.seminar_id == seminar.id, Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED))))
     per_day: dict[date, Counter] = {}
     for reg in regs:
         per_day.setdefault(_on_list_day(reg), Counter())[reg.status] += 1
@@ -83,8 +83,9 @@ def signup_chart(seminar: Seminar) -> Chart:
     for offset in range((last - first).days + 1):
         day = first + timedelta(days=offset)
         counts = per_day.get(day, Counter())
-        running += counts["confirmed"] + counts["waitlisted"]
-        bars.append(Bar(day, counts["confirmed"], counts["waitlisted"], running))
+        seats, waiting = counts[RegistrationStatus.CONFIRMED], counts[RegistrationStatus.WAITLISTED]
+        running += seats + waiting
+        bars.append(Bar(day, seats, waiting, running))
     chart = Chart(bars=bars, peak=max(bar.count for bar in bars))
     _layout(chart)
     return chart

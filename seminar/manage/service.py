@@ -24,7 +24,8 @@ from ..registration.service import give_seat
 from ..timeutil import utcnow
 from ..notify.digests import schedule_digests
 
-STATUS_ORDER = ("confirmed", "waitlisted", "pending", "cancelled", "lapsed")
+STATUS_ORDER = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED, RegistrationStatus.PENDING,
+                RegistrationStatus.CANCELLED, RegistrationStatus.LAPSED)
 SORTS = {
     "name": Registration.name,
     "email": Registration.email_normalized,
