@@ -169,7 +169,8 @@ def test_accepted_mails_recorded_together_leave_a_lost_lease_alone(make_seminar,
     """Outcomes recorded together (one executemany): a job another worker took over meanwhile
     stays theirs, the others are done, and the lost lease is logged."""
     from seminar.jobs.outcome import Done
-    from seminar.jobs.runner import Recorder, outcome_connection
+    from seminar.jobs.recorder import Recorder, outcome_connection
+    from seminar.jobs.runner import Batch
 
     seminar = make_seminar()
     sign_up_many(seminar, 3)
@@ -181,7 +182,7 @@ def test_accepted_mails_recorded_together_leave_a_lost_lease_alone(make_seminar,
     connection = outcome_connection()
     assert connection is not None
     try:
-        Recorder("worker-a", utcnow()).done_together(
+        Recorder(Batch("worker-a", utcnow())).done_together(
             [(job, Done(fields={"recipient": f"r{job.id}@x.example", "message": "m"})) for job in jobs], connection)
     finally:
         connection.close()

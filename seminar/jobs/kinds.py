@@ -176,7 +176,7 @@ PASSWORD_RESET = _user_mail("password_reset", lazy_gettext("Mail: portal passwor
 CREATE_MEETING = _platform("create_meeting", lazy_gettext("Platform: create meeting"), INTERACTIVE,
                            "create-meeting:{seminar}")
 ADD_ATTENDEE = JobKind("video.add_attendee", lazy_gettext("Platform: add attendee"), INTERACTIVE,
-                       "seminar.video.jobs:add_attendees", key="add:{registration}")
+                       "seminar.video.attendees:add_attendees", key="add:{registration}")
 UPDATE_MEETING = _platform("update_meeting", lazy_gettext("Platform: update meeting"), BULK,
                            "update-meeting:{seminar}")
 DELETE_MEETING = _platform("delete_meeting", lazy_gettext("Platform: delete meeting"), BULK,

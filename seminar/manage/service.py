@@ -102,8 +102,8 @@ def set_hosts(seminar_id: int, emails: list[str]) -> Seminar:
 
 def save_user(user: User | None, *, email: str, name: str, role: str, active: bool) -> User:
     with write_transaction():
-        taken = db.session.scalar(select(User).where(User.email == email))
-        if taken is not None and (user is None or taken.id != user.id):
+        holder = db.session.scalar(select(User).where(User.email == email))
+        if holder is not None and (user is None or holder.id != user.id):
             raise PortalError(_("There already is an account with this e-mail address."))
         if user is None:
             user = User(email=email)

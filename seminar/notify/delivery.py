@@ -29,8 +29,9 @@ from . import fastmime, rendering
 from .fastmime import message_bytes
 from .mails import build_message, compose
 from .transport import PermanentFailure, TemporaryFailure, open_transport
+from ..jobs import kinds
 from ..jobs.outcome import Done, Fail, Retry
-from ..jobs.runner import Recorder, backoff, outcome_connection
+from ..jobs.recorder import Recorder, outcome_connection
 
 log = logging.getLogger("seminar.worker")
 
@@ -42,10 +43,15 @@ UNTRIED = object()  # the sender's answer for a message it did not try (the conn
 
 
 class _Prepared:
-    __slots__ = ("address", "data", "kept", "msg", "note", "error")
+    """A job's mail, composed: its bytes (`data`, the fast way) or message (`msg`) for `address`,
+    and the text stored with the job for the outbox view (None when it holds a sign-in link); or
+    a `note` why it is not sent, or the `error` composing it raised."""
 
-    def __init__(self, address=None, data=None, kept=None, msg=None, note=None, error=None):
-        self.address, self.data, self.kept, self.msg, self.note, self.error = address, data, kept, msg, note, error
+    __slots__ = ("address", "data", "msg", "stored_text", "note", "error")
+
+    def __init__(self, address=None, data=None, msg=None, stored_text=None, note=None, error=None):
+        self.address, self.data, self.msg, self.stored_text = address, data, msg, stored_text
+        self.note, self.error = note, error
 
 
 def _preload(jobs: list[Job]) -> list[Registration]:
@@ -68,9 +74,9 @@ def _prepare(job: Job) -> _Prepared:
         fast = message_bytes(composed, name, address, job.id)
         if fast is not None:
             data, text = fast
-            return _Prepared(address=address, data=data, kept=None if composed.confidential else text)
+            return _Prepared(address=address, data=data, stored_text=None if composed.confidential else text)
         msg = build_message(composed, name, address, job.id)
-        return _Prepared(address=address, msg=msg, kept=None if composed.confidential else msg.as_string())
+        return _Prepared(address=address, msg=msg, stored_text=None if composed.confidential else msg.as_string())
     except Exception as exc:  # noqa: BLE001 - recorded as a retry of the job (logged)
         return _Prepared(error=exc)
 
@@ -95,11 +101,11 @@ class _Sender(threading.Thread):
             try:
                 with open_transport() as transport:
                     while (chunk := self.todo.get()) is not None:
-                        for job, p, job_id in chunk:
+                        for job, prepared, job_id in chunk:
                             if broken or self.halt.is_set():
                                 self.answers.put((job, UNTRIED))
                                 continue
-                            answer = self._send(transport, p, job_id)
+                            answer = self._send(transport, prepared, job_id)
                             if isinstance(answer, Retry) and answer.release_rest:
                                 broken = True
                             self.answers.put((job, answer))
@@ -110,12 +116,12 @@ class _Sender(threading.Thread):
                 self.answers.put((None, None))
 
     @staticmethod
-    def _send(transport, p: _Prepared, job_id: int):
+    def _send(transport, prepared: _Prepared, job_id: int):
         try:
-            if p.data is not None:
-                transport.send_bytes(p.data, p.address, job_id)
+            if prepared.data is not None:
+                transport.send_bytes(prepared.data, prepared.address, job_id)
             else:
-                transport.send(p.msg, job_id)
+                transport.send(prepared.msg, job_id)
         except PermanentFailure as exc:
             return Fail(str(exc))
         except TemporaryFailure as exc:
@@ -131,8 +137,8 @@ class _Accepted:
     transaction, before the worker waits for anything, before any other outcome, and at the
     latest once GROUP of them are waiting or the oldest has waited GROUP_SECONDS."""
 
-    def __init__(self, outcome: Recorder, connection):
-        self.outcome, self.connection = outcome, connection
+    def __init__(self, recorder: Recorder, connection):
+        self.recorder, self.connection = recorder, connection
         self.results: list[tuple[Job, Done]] = []
         self.since = 0.0
 
@@ -148,75 +154,21 @@ class _Accepted:
 
     def record(self) -> None:
         results, self.results = self.results, []
-        self.outcome.done_together(results, self.connection)
+        self.recorder.done_together(results, self.connection)
 
 
-def deliver(jobs: list[Job], outcome: Recorder) -> None:
+def deliver(jobs: list[Job], recorder: Recorder) -> None:
     """Every mail kind's batch runner (kinds.py): compose and send a claimed batch of mails."""
     loaded = _preload(jobs)
     sender = _Sender(current_app._get_current_object())
     connection = outcome_connection()
-    accepted = _Accepted(outcome, connection)
+    batch = _MailBatch(jobs, recorder, sender, _Accepted(recorder, connection))
     sender.start()
-    handed = {}  # id(job) -> (job, recipient, what is kept): with the sender, not answered yet
-    rest = list(reversed(jobs))
-    stopped = None  # why the rest of the batch is handed back untried
     try:
-        while rest or handed:
-            wait = bool(handed) and (not rest or stopped is not None or len(handed) >= AHEAD)
-            if wait:
-                accepted.record()  # never wait with accepted mail unrecorded
-            for job, answer in _answers(sender, wait):
-                if job is None:  # the sender stopped: nothing more will come back
-                    stopped = stopped or "the mail sender stopped"
-                    accepted.record()
-                    outcome.release([other for other, _, _ in handed.values()], f"not tried: {stopped}", backoff(1))
-                    handed.clear()
-                    break
-                _, recipient, kept = handed.pop(id(job))
-                if answer is None:
-                    accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
-                    continue
-                accepted.record()
-                if answer is UNTRIED:
-                    outcome.release([job], f"not tried: {stopped}", backoff(1))
-                elif isinstance(answer, Fail):
-                    outcome.failed(job, str(answer))
-                elif isinstance(answer, Retry):
-                    outcome.retry(job, str(answer), answer.after)
-                    if answer.release_rest:
-                        stopped = stopped or str(answer)
-                else:
-                    log.error("job %s (%s) raised %s", outcome.job_id(job), job.kind, answer.__class__.__name__)
-                    outcome.retry(job, f"{answer.__class__.__name__}: {answer}")
-            if accepted.due():
-                accepted.record()
-            if rest and stopped is not None:
-                accepted.record()
-                outcome.release(list(reversed(rest)), f"not tried: {stopped}", backoff(1))
-                rest = []
-            chunk = []
-            while rest and len(handed) < AHEAD and len(chunk) < CHUNK:
-                job = rest.pop()
-                p = _prepare(job)
-                if p.error is not None:
-                    accepted.record()
-                    log.error("job %s (%s) could not be composed: %s", outcome.job_id(job), job.kind,
-                              p.error.__class__.__name__, exc_info=p.error)
-                    outcome.retry(job, f"{p.error.__class__.__name__}: {p.error}")
-                elif p.note is not None:
-                    accepted.add(job, Done(note=p.note))
-                else:
-                    handed[id(job)] = (job, p.address, p.kept)
-                    chunk.append((job, p, outcome.job_id(job)))
-                if chunk and len(handed) == len(chunk):
-                    break  # the sender has nothing else to do: give it this one at once
-            if chunk:
-                sender.todo.put(chunk)
-        accepted.record()
+        batch.run()
     except BaseException:
         sender.halt.set()
-        _record_accepted(sender, handed, accepted)
+        batch.record_what_was_accepted()
         raise
     finally:
         sender.todo.put(None)
@@ -228,19 +180,102 @@ def deliver(jobs: list[Job], outcome: Recorder) -> None:
         del loaded
 
 
-def _record_accepted(sender: _Sender, handed: dict, accepted: _Accepted) -> None:
-    """Leaving in the middle of a batch (an error, Ctrl-C): what the server accepted is still
-    recorded, so that it is not sent again after the lease."""
-    sender.todo.put(None)
-    sender.join(10)
-    try:
-        for job, answer in _answers(sender, wait=False):
-            if job is not None and answer is None and id(job) in handed:
-                _, recipient, kept = handed.pop(id(job))
-                accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
-        accepted.record()
-    except Exception:  # noqa: BLE001 - e.g. the database is what failed: the lease covers it
-        log.exception("could not record the mails accepted before the batch stopped")
+class _MailBatch:
+    """A claimed batch of mails on its way: composed here, a few at a time, while the sender
+    thread sends the ones before; each answer recorded as it comes back."""
+
+    def __init__(self, jobs: list[Job], recorder: Recorder, sender: _Sender, accepted: _Accepted):
+        self.recorder, self.sender, self.accepted = recorder, sender, accepted
+        self.to_compose = list(reversed(jobs))  # taken from the end: in the order claimed
+        # With the sender, not answered yet: id(job) -> (job, address, the text stored when sent).
+        self.at_sender: dict[int, tuple[Job, str, str | None]] = {}
+        self.stopped: str | None = None  # why the rest of the batch is handed back untried
+
+    def run(self) -> None:
+        while self.to_compose or self.at_sender:
+            self.take_answers(wait=self.must_wait())
+            if self.accepted.due():
+                self.accepted.record()
+            if self.stopped is not None:
+                self.hand_back(self.to_compose[::-1])
+                self.to_compose = []
+            self.hand_over_next()
+        self.accepted.record()
+
+    def must_wait(self) -> bool:
+        """Wait for an answer when nothing else is to be done: all composed, the sender has
+        enough to do, or the batch stopped."""
+        return bool(self.at_sender) and (not self.to_compose or self.stopped is not None
+                                         or len(self.at_sender) >= AHEAD)
+
+    def take_answers(self, wait: bool) -> None:
+        if wait:
+            self.accepted.record()  # never wait with accepted mail unrecorded
+        for job, answer in _answers(self.sender, wait):
+            if job is None:  # the sender stopped: nothing more will come back
+                self.stopped = self.stopped or "the mail sender stopped"
+                self.hand_back([waiting for waiting, _, _ in self.at_sender.values()])
+                self.at_sender.clear()
+                return
+            self.record_answer(job, answer)
+
+    def record_answer(self, job: Job, answer) -> None:
+        _, address, stored_text = self.at_sender.pop(id(job))
+        if answer is None:
+            self.accepted.add(job, Done(fields={"recipient": address, "message": stored_text}))
+            return
+        self.accepted.record()  # outcomes in the order the server gave them
+        if answer is UNTRIED:
+            self.recorder.release([job], f"not tried: {self.stopped}", kinds.BACKOFF.delay(1))
+        elif isinstance(answer, Fail):
+            self.recorder.failed(job, str(answer))
+        elif isinstance(answer, Retry):
+            self.recorder.retry(job, str(answer), answer.after)
+            if answer.release_rest:
+                self.stopped = self.stopped or str(answer)
+        else:
+            log.error("job %s (%s) raised %s", self.recorder.job_id(job), job.kind, answer.__class__.__name__)
+            self.recorder.retry(job, f"{answer.__class__.__name__}: {answer}")
+
+    def hand_back(self, jobs: list[Job]) -> None:
+        if jobs:
+            self.accepted.record()
+            self.recorder.release(jobs, f"not tried: {self.stopped}", kinds.BACKOFF.delay(1))
+
+    def hand_over_next(self) -> None:
+        """Compose the next few mails and give them to the sender (at once, when it is idle)."""
+        chunk = []
+        while self.to_compose and len(self.at_sender) < AHEAD and len(chunk) < CHUNK:
+            job = self.to_compose.pop()
+            prepared = _prepare(job)
+            if prepared.error is not None:
+                self.accepted.record()
+                log.error("job %s (%s) could not be composed: %s", self.recorder.job_id(job), job.kind,
+                          prepared.error.__class__.__name__, exc_info=prepared.error)
+                self.recorder.retry(job, f"{prepared.error.__class__.__name__}: {prepared.error}")
+            elif prepared.note is not None:
+                self.accepted.add(job, Done(note=prepared.note))
+            else:
+                self.at_sender[id(job)] = (job, prepared.address, prepared.stored_text)
+                chunk.append((job, prepared, self.recorder.job_id(job)))
+            if chunk and len(self.at_sender) == len(chunk):
+                break  # the sender has nothing else to do: give it this one at once
+        if chunk:
+            self.sender.todo.put(chunk)
+
+    def record_what_was_accepted(self) -> None:
+        """Leaving in the middle of a batch (an error, Ctrl-C): what the server accepted is still
+        recorded, so that it is not sent again after the lease."""
+        self.sender.todo.put(None)
+        self.sender.join(10)
+        try:
+            for job, answer in _answers(self.sender, wait=False):
+                if job is not None and answer is None and id(job) in self.at_sender:
+                    _, address, stored_text = self.at_sender.pop(id(job))
+                    self.accepted.add(job, Done(fields={"recipient": address, "message": stored_text}))
+            self.accepted.record()
+        except Exception:  # noqa: BLE001 - e.g. the database is what failed: the lease covers it
+            log.exception("could not record the mails accepted before the batch stopped")
 
 
 def _answers(sender: _Sender, wait: bool) -> list:

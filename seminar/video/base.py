@@ -1,11 +1,12 @@
 """The one provider interface every video platform implements.
 
 The worker calls providers (never a web request). A provider raises `PlatformError` for anything
-that went wrong at the platform; `temporary` says whether trying again later can help, and
-`retry_after` carries the platform's own wish (e.g. a 429's Retry-After) in seconds.
+that went wrong at the platform: its `problem` says what kind of trouble it is (and so whether trying
+again can help), `retry_after` carries the platform's own wish (e.g. a 429's Retry-After) in seconds.
 """
 from __future__ import annotations
 
+import enum
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -46,22 +47,33 @@ class Attendance:
     left_at: datetime | None
 
 
+class Problem(enum.Enum):
+    """What went wrong at the platform, which decides what the worker does about it."""
+
+    UNAVAILABLE = "unavailable"  # down, slow, an unexpected answer: try again later
+    RATE_LIMITED = "rate limited"  # the platform asked us to slow down: other calls would hit it too
+    HELD_BACK = "held back"  # not called: the platform had asked us to wait (not a failed attempt)
+    GONE = "gone"  # the meeting or registrant no longer exists at the platform
+    REFUSED = "refused"  # the platform said no, and trying again will not change that
+
+    @property
+    def temporary(self) -> bool:
+        return self in (Problem.UNAVAILABLE, Problem.RATE_LIMITED, Problem.HELD_BACK)
+
+
 class PlatformError(Exception):
-    def __init__(self, message: str, *, temporary: bool = True, retry_after: float | None = None,
-                 gone: bool = False, throttled: bool = False, slow_down: bool = False,
-                 only: frozenset[int] | None = None):
+    def __init__(self, message: str, *, problem: Problem = Problem.UNAVAILABLE,
+                 retry_after: float | None = None):
         super().__init__(message)
-        self.temporary = temporary
+        self.problem = problem
         self.retry_after = retry_after
-        self.gone = gone  # the meeting or registrant no longer exists at the platform
-        # We held back ourselves (the platform said no calls are left): the call was not made, so
-        # it is not a failed attempt.
-        self.throttled = throttled
-        # The platform as a whole asked us to slow down (a 429): other calls would hit it too.
-        self.slow_down = slow_down
-        # The problem concerns only these registrations (e.g. Zoom's daily limit for one
-        # address); the others in the same batch may be tried again at once.
-        self.only = only
+        # When the problem concerns only some registrations of a call (Zoom's daily limit for one
+        # address): their ids. The others in the same call may be tried again at once.
+        self.registrations: frozenset[int] | None = None
+
+    @property
+    def temporary(self) -> bool:
+        return self.problem.temporary
 
 
 class VideoProvider(ABC):

@@ -27,7 +27,7 @@ from ..database import write_transaction
 from ..extensions import db
 from ..models import PlatformToken
 from ..timeutil import utcnow
-from .base import PlatformError, VideoProvider
+from .base import PlatformError, Problem, VideoProvider
 
 log = logging.getLogger("seminar.video")
 
@@ -184,7 +184,7 @@ class HttpProvider(VideoProvider):
         wait = self._quiet_until - time.monotonic()
         if wait > 0:
             raise PlatformError(f"{self.label}: holding back {wait:.0f} s as the platform asked",
-                                retry_after=wait, throttled=True)
+                                retry_after=wait, problem=Problem.HELD_BACK)
         refused = None
         for attempt in (1, 2):
             token = shared_token(self.name, self.fetch_token, refused=refused)

@@ -22,8 +22,9 @@ from ..jobs import kinds
 from ..jobs.outcome import Done
 from ..models import LIVE_STATES, AttendanceEvent, Job, Registration, RegistrationStatus, Seminar, SeminarState
 from ..timeutil import to_local, utcnow
-from .base import AttendeeLink, PlatformError, VideoProvider
-from .jobs import Providers, pending_adds, remade
+from .base import AttendeeLink, PlatformError, Problem, VideoProvider
+from .attendees import pending_adds
+from .jobs import Providers, meeting_made_anew
 
 log = logging.getLogger("seminar.video")
 
@@ -48,8 +49,8 @@ def check_meeting(job: Job, providers: Providers) -> Done | str:
             return "meeting matches"
         provider.update_meeting(seminar)
     except PlatformError as exc:
-        if exc.gone:
-            return remade(seminar_id, meeting_id)
+        if exc.problem is Problem.GONE:
+            return meeting_made_anew(seminar_id, meeting_id)
         raise
     log.warning("seminar %s: meeting details at %s differed; ours restored", seminar_id, provider.name)
     return "meeting details restored at the platform"
@@ -113,10 +114,10 @@ def _add_again(provider: VideoProvider, seminar: Seminar, missing: list[Registra
         try:
             links.update(provider.add_attendees(seminar, batch))
         except PlatformError as exc:
-            if not exc.only:
+            if not exc.registrations:
                 raise
             # One address is over its daily limit: the others still go; it waits for tomorrow.
-            rest = [reg for reg in batch if reg.id not in exc.only]
+            rest = [reg for reg in batch if reg.id not in exc.registrations]
             if rest:
                 links.update(provider.add_attendees(seminar, rest))
     return links

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from ..models import Registration, Seminar
-from .base import AttendeeLink, Meeting, PlatformError, platform_meeting_id
+from .base import AttendeeLink, Meeting, PlatformError, Problem, platform_meeting_id
 from .http import HttpProvider, parse_retry_after, scrub
 from .zoom import parse_time, zulu
 
@@ -104,12 +104,12 @@ class TeamsProvider(HttpProvider):
         if status == 429 or (status == 503 and response.headers.get("Retry-After")):
             retry_after = parse_retry_after(response.headers.get("Retry-After")) or 1.0
             return PlatformError(f"{text}; again in {retry_after:.0f} s", retry_after=retry_after,
-                                 slow_down=True)
+                                 problem=Problem.RATE_LIMITED)
         if status == 404:
-            return PlatformError(text, temporary=False, gone=True)
+            return PlatformError(text, problem=Problem.GONE)
         if status >= 500:
             return PlatformError(text)
         if status == 401:
             return PlatformError("Graph refused a fresh access token (401): check the app's "
                                  "permissions", retry_after=600)
-        return PlatformError(text, temporary=False)
+        return PlatformError(text, problem=Problem.REFUSED)

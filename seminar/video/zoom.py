@@ -36,7 +36,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Registration, Seminar
-from .base import Attendance, AttendeeLink, Meeting, PlatformError, Registrant, platform_meeting_id
+from .base import Attendance, AttendeeLink, Meeting, PlatformError, Problem, Registrant, platform_meeting_id
 from .http import ADDRESS, HttpProvider, parse_retry_after, scrub, until_next_utc_day
 
 log = logging.getLogger("seminar.video.zoom")
@@ -160,7 +160,7 @@ class ZoomProvider(HttpProvider):
         try:
             approved = [r.registrant_id for r in self.registrants(seminar, ("approved",))]
         except PlatformError as exc:
-            if not getattr(exc, "registration_off", False):
+            if not isinstance(exc, RegistrationOff):
                 raise
             approved = []  # registration was switched off at Zoom: nobody to cancel
         self.cancel_registrants(seminar, approved)
@@ -187,15 +187,14 @@ class ZoomProvider(HttpProvider):
                     return self._add_one(seminar, registrations[0])
                 return self._add_batch(seminar, registrations)
             except PlatformError as exc:
-                if getattr(exc, "registration_off", False) and attempt == 1:
+                if isinstance(exc, RegistrationOff) and attempt == 1:
                     # Someone switched registration off at Zoom: switch it back on, try once more.
                     log.warning("zoom: registration was off for seminar %s; restoring settings", seminar.id)
                     self.request("PATCH", self._url(seminar), json={"settings": self.settings})
                     continue
-                address = getattr(exc, "address", None)
-                if address:
-                    exc.only = frozenset(r.id for r in registrations
-                                         if r.email.strip().lower() == address) or None
+                if isinstance(exc, DailyLimit) and exc.address:
+                    exc.registrations = frozenset(r.id for r in registrations
+                                                  if r.email.strip().lower() == exc.address) or None
                 raise
         raise AssertionError("unreachable")
 
@@ -289,31 +288,40 @@ class ZoomProvider(HttpProvider):
             if response.headers.get("X-RateLimit-Type", "").lower() == "daily-limit" or "daily" in lowered:
                 # Zoom allows 3 adds per address per day: try that person again tomorrow, not now.
                 retry_after = retry_after or until_next_utc_day()
-                exc = PlatformError(f"Zoom's daily limit for one address reached; again in "
-                                    f"{retry_after / 3600:.1f} h", retry_after=retry_after)
                 match = ADDRESS.search(raw)
-                exc.address = match.group(0).strip(".\"'").lower() if match else None
-                return exc
+                return DailyLimit(f"Zoom's daily limit for one address reached; again in "
+                                  f"{retry_after / 3600:.1f} h", retry_after=retry_after,
+                                  address=match.group(0).strip(".\"'").lower() if match else None)
             return PlatformError(f"Zoom rate limit (429); again in {retry_after or 1:.0f} s",
-                                 retry_after=retry_after or 1.0, slow_down=True)
+                                 retry_after=retry_after or 1.0, problem=Problem.RATE_LIMITED)
         if code == 3001:
-            return PlatformError(text, temporary=False, gone=True)
+            return PlatformError(text, problem=Problem.GONE)
         if code == 3043:
             return PlatformError("the Zoom meeting has reached its maximum number of attendees "
                                  "(3043): raise its capacity at Zoom", retry_after=3600)
         if code == 3000 and (status == 404 or "not found" in lowered):
-            return PlatformError(text, temporary=False, gone=True)
+            return PlatformError(text, problem=Problem.GONE)
         if ("registration has not been enabled" in lowered or "registration not enabled" in lowered
                 or "not set registration as required" in lowered):
-            exc = PlatformError(text, temporary=False, gone=action_is_moot(response))
-            exc.registration_off = True
-            return exc
+            return RegistrationOff(text, problem=Problem.GONE if action_is_moot(response) else Problem.REFUSED)
         if status >= 500:
             return PlatformError(text)  # temporary: the worker backs off with jitter
         if status == 401:
             return PlatformError("Zoom refused a fresh access token (401): check the app's scopes",
                                  retry_after=600)
-        return PlatformError(text, temporary=False)
+        return PlatformError(text, problem=Problem.REFUSED)
+
+
+class DailyLimit(PlatformError):
+    """Zoom's limit of adds per address per day: `address` waits until tomorrow, not the others."""
+
+    def __init__(self, message: str, *, retry_after: float, address: str | None):
+        super().__init__(message, retry_after=retry_after)
+        self.address = address
+
+
+class RegistrationOff(PlatformError):
+    """Someone switched registration off for the meeting at Zoom (we switch it back on)."""
 
 
 def action_is_moot(response: requests.Response) -> bool:

@@ -1,0 +1,235 @@
+"""Adding confirmed attendees at the platform (ADD_ATTENDEE's batch runner), then their seat mail.
+
+Each seminar's attendees go in calls as large as the platform allows (Zoom: 30). While the platform
+takes them, the batch goes on with more due attendees of that seminar, claimed as it goes, for up
+to VIDEO_WAIT_BUDGET seconds, waiting out the platform's short waits: every call carries as many
+attendees as it can, and a rate-limited platform is called again the moment it allows. What a call
+achieved is recorded right after the next call was made (or at the end), so recording never
+delays that next call; each attendee's link and seat mail land in the transaction that records
+their job as done.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..database import lock
+from ..extensions import db
+from ..jobs import kinds
+from ..jobs.outcome import Done
+from ..jobs.recorder import Recorder
+from ..models import LIVE_STATES, Job, Registration, RegistrationStatus, Seminar
+from .base import AttendeeLink, PlatformError, Problem, VideoProvider
+from .jobs import REMADE, Providers, delay_for, meeting_made_anew, note_platform_problem
+
+log = logging.getLogger("seminar.video")
+
+
+def add_attendees(jobs: list[Job], recorder: Recorder) -> None:
+    """ADD_ATTENDEE's batch runner: each seminar's attendees in turn."""
+    providers = Providers()
+    try:
+        by_seminar: dict[int, list[Job]] = defaultdict(list)
+        for job in jobs:
+            by_seminar[job.seminar_id].append(job)
+        for seminar_jobs in by_seminar.values():
+            _add_for_seminar(seminar_jobs, recorder, providers)
+    finally:
+        providers.close()
+
+
+def _add_for_seminar(jobs: list[Job], recorder: Recorder, providers: Providers) -> None:
+    seminar = jobs[0].seminar
+    waiting = still_to_add(jobs, seminar, recorder)
+    if not waiting:
+        return
+    if not seminar.meeting_id:
+        # Soon when its creation is queued; else (it gave up) a new try comes with the nightly
+        # pass, and a meeting once made brings these forward (see create_meeting).
+        creating = db.session.scalar(select(Job.id).where(
+            Job.seminar_id == seminar.id, Job.kind == kinds.CREATE_MEETING.name,
+            Job.state.in_(LIVE_STATES)).limit(1))
+        recorder.release(waiting, "waiting for the meeting to be created", 5.0 if creating else 3600.0)
+        return
+    _SeminarCalls(recorder, providers.for_seminar(seminar), seminar.id, seminar.meeting_id).run(waiting)
+
+
+def still_to_add(jobs: list[Job], seminar: Seminar, recorder: Recorder) -> list[Job]:
+    """The jobs whose attendee still needs adding; the others are recorded as done."""
+    waiting = []
+    for job in jobs:
+        reg = job.registration
+        if reg is None or reg.status != RegistrationStatus.CONFIRMED or seminar.is_cancelled:
+            recorder.done(job, "no longer needed")
+        elif reg.join_url:  # added before (a retried batch): only make sure the mail is queued
+            recorder.done(job, Done(apply=lambda reg_id=job.registration_id, mail=seat_mail_of(job):
+                                    queue_seat_mail(db.session.get(Registration, reg_id), mail)))
+        else:
+            waiting.append(job)
+    return waiting
+
+
+class _CallMade:
+    """What one add call achieved: the jobs it carried (with each one's seat mail) and the links
+    the platform answered, for the meeting it was made at."""
+
+    def __init__(self, jobs: list[Job], links: dict[int, AttendeeLink], meeting_id: str):
+        self.carried = [(job, job.registration_id, seat_mail_of(job)) for job in jobs]
+        self.links, self.meeting_id = links, meeting_id
+
+    def record(self, recorder: Recorder) -> None:
+        """Each added attendee's link and seat mail, in one transaction; anyone the platform
+        answered no link for is tried again."""
+        recorder.done_together([
+            (job, Done(apply=lambda reg_id=reg_id, mail=mail: store_link(reg_id, self.links[reg_id], mail,
+                                                                          self.meeting_id)))
+            for job, reg_id, mail in self.carried if reg_id in self.links])
+        for job, reg_id, _ in self.carried:
+            if reg_id not in self.links:
+                recorder.retry(job, "platform returned no link for this attendee")
+
+
+class _SeminarCalls:
+    """One seminar's add calls within a batch."""
+
+    def __init__(self, recorder: Recorder, provider: VideoProvider, seminar_id: int, meeting_id: str):
+        self.recorder, self.provider = recorder, provider
+        self.seminar_id, self.meeting_id = seminar_id, meeting_id
+        self.deadline = recorder.batch.began + current_app.config["VIDEO_WAIT_BUDGET"]  # the whole batch's
+        self.unrecorded: _CallMade | None = None  # the previous call, recorded once the next is made
+        self.last_succeeded = False
+
+    def run(self, waiting: list[Job]) -> None:
+        size = self.provider.batch_size
+        tried_again = False  # the call now due is a quick second try after a hiccup
+        try:
+            while True:
+                if len(waiting) < size and time.monotonic() < self.deadline:
+                    more = self.recorder.batch.claim_more(kinds.ADD_ATTENDEE.name, self.seminar_id,
+                                                          size - len(waiting))
+                    waiting += still_to_add(more, db.session.get(Seminar, self.seminar_id), self.recorder)
+                if not waiting:
+                    return
+                call, rest = waiting[:size], waiting[size:]
+                try:
+                    links = self.provider.add_attendees(db.session.get(Seminar, self.seminar_id),
+                                                        [job.registration for job in call])
+                except PlatformError as exc:
+                    wait = short_wait(exc, tried_again)
+                    ready_at = time.monotonic() + (wait or 0.0)  # the wait counts from when it was asked
+                    self.record_previous()
+                    if wait is not None and ready_at <= self.deadline:
+                        log.info("seminar %s: %s; the same %s attendees again in %.1f s",
+                                 self.seminar_id, exc, len(call), wait)
+                        time.sleep(max(0.0, ready_at - time.monotonic()))
+                        tried_again = tried_again or exc.problem not in (Problem.HELD_BACK, Problem.RATE_LIMITED)
+                        continue
+                    self.last_succeeded = False  # flagged for organisers by not_added (unless held back)
+                    if not_added(exc, call, rest, self.recorder, self.seminar_id, self.meeting_id):
+                        return
+                else:
+                    self.last_succeeded = True
+                    self.record_previous(then=_CallMade(call, links, self.meeting_id))
+                waiting, tried_again = rest, False
+        finally:
+            self.record_previous()
+            if self.last_succeeded:  # the last call went through: any problem flagged earlier is over
+                seminar = db.session.get(Seminar, self.seminar_id)
+                if seminar.platform_error and seminar.meeting_id:
+                    note_platform_problem(self.seminar_id, None)
+
+    def record_previous(self, then: _CallMade | None = None) -> None:
+        """Record what the previous call achieved; `then`: the call just made, recorded next time."""
+        previous, self.unrecorded = self.unrecorded, then
+        if previous is not None:
+            previous.record(self.recorder)
+
+
+def short_wait(exc: PlatformError, tried_again: bool) -> float | None:
+    """How long to wait before making the same call again within this batch, or None when the
+    jobs should go back to the queue: a rate limit's wait of a second or two (VIDEO_SHORT_WAIT),
+    and one quick second try after a hiccup (a 5xx, a dropped connection). Handing jobs back and
+    claiming them again costs more than such a wait, and a rate-limited platform is best served by
+    calls that each carry as many attendees as they can."""
+    limit = current_app.config["VIDEO_SHORT_WAIT"]
+    if exc.registrations or not exc.temporary:
+        return None
+    if exc.problem in (Problem.HELD_BACK, Problem.RATE_LIMITED):
+        return exc.retry_after if exc.retry_after is not None and exc.retry_after <= limit else None
+    if exc.retry_after is None and not tried_again and limit > 0:
+        return min(1.0, limit)
+    return None
+
+
+def not_added(exc: PlatformError, call: list[Job], rest: list[Job], recorder: Recorder,
+              seminar_id: int, meeting_id: str) -> bool:
+    """Record a call the platform did not take. True when the rest should not be tried now."""
+    if exc.problem is Problem.GONE:
+        # The meeting was deleted at the platform: a new one is made, and everyone confirmed
+        # (these people too) is added to it by jobs of their own, queued once these are recorded
+        # as done (an intent's key is taken while its job is claimed).
+        jobs = call + rest
+        recorder.done_together([(job, Done(note=REMADE)) for job in jobs[:-1]]
+                               + [(jobs[-1], meeting_made_anew(seminar_id, meeting_id))])
+        return True
+    if exc.problem is not Problem.HELD_BACK:
+        note_platform_problem(seminar_id, str(exc))
+    if exc.registrations:
+        # One address hit a limit of its own (e.g. until tomorrow): it waits, the others go again
+        # at once.
+        for job in call:
+            if job.registration_id in exc.registrations:
+                recorder.retry(job, f"platform: {exc}", delay_for(exc), pause=False)
+            else:
+                recorder.release([job], f"not added: {exc}", 0.0)
+        return False
+    if exc.problem is Problem.HELD_BACK:
+        recorder.release(call + rest, f"not tried: {exc}", delay_for(exc) or 1.0)
+        return True
+    for job in call:
+        if exc.temporary:
+            recorder.retry(job, f"platform: {exc}", delay_for(exc))
+        else:
+            recorder.failed(job, f"platform: {exc}")
+    if exc.temporary:  # the platform asked us to slow down or is down: stop for now
+        recorder.release(rest, f"not tried: {exc}", delay_for(exc) or 30.0)
+        return True
+    return False
+
+
+def store_link(reg_id: int, link: AttendeeLink, mail: str, meeting_id: str) -> None:
+    reg = lock(Registration, reg_id)  # a cancellation at this moment is seen
+    if reg.seminar.meeting_id != meeting_id:
+        # The meeting was made anew meanwhile (recreate_meeting): this link leads to the old one.
+        # A job of its own adds this attendee to the new one (queued here when recreate_meeting
+        # found this very job still running).
+        if reg.status == RegistrationStatus.CONFIRMED:
+            kinds.ADD_ATTENDEE.enqueue(registration=reg, mail=mail)
+        return
+    reg.join_url = link.join_url
+    reg.platform_registrant_id = link.registrant_id
+    if reg.status != RegistrationStatus.CONFIRMED:
+        # Cancelled while we were adding them: take them off the platform's list again.
+        kinds.REMOVE_ATTENDEE.enqueue(registration=reg)
+        return
+    queue_seat_mail(reg, mail)
+
+
+def seat_mail_of(job: Job) -> str:
+    """The seat mail that follows adding this attendee, as the job names it (kinds.SEAT_MAILS)."""
+    return job.payload.get("mail", kinds.SEAT_CONFIRMED.short_name)
+
+
+def queue_seat_mail(reg: Registration, mail: str) -> None:
+    kinds.SEAT_MAILS[mail].enqueue(registration=reg, calendar="REQUEST")
+
+
+def pending_adds(seminar_id: int) -> set[int]:
+    """Registrations whose add job is still queued or running."""
+    return set(db.session.scalars(select(Job.registration_id).where(
+        Job.seminar_id == seminar_id, Job.kind == kinds.ADD_ATTENDEE.name,
+        Job.state.in_(LIVE_STATES))))
