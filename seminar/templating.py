@@ -5,7 +5,7 @@ from flask import Flask, current_app, request, url_for
 from flask_babel import format_date, format_time, get_locale, gettext as _, lazy_gettext
 
 from .jobs import kinds
-from .models import RegistrationStatus, Seminar
+from .models import JobState, RegistrationStatus, Seminar
 
 STATUS_LABELS = {
     RegistrationStatus.PENDING: lazy_gettext("waiting for your confirmation"),
@@ -56,7 +56,8 @@ def other_language_url() -> tuple[str, str, str]:
 def init_app(app: Flask) -> None:
     from . import captcha
 
-    app.jinja_env.globals.update(when=when, status_label=status_label, captcha_widget=captcha.widget)
+    app.jinja_env.globals.update(when=when, status_label=status_label, captcha_widget=captcha.widget,
+                                 RegistrationStatus=RegistrationStatus, JobState=JobState)
     app.jinja_env.filters["job_label"] = job_label
 
     @app.context_processor

@@ -2,14 +2,12 @@
 the test client as in a browser (forms with their CSRF token)."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from seminar.accounts import set_password
 from seminar.extensions import db
-from seminar.models import Job, Registration, User
+from seminar.models import Registration, User
 from seminar.registration.service import SignUpData, confirm, sign_up
 
-from .conftest import csrf_from
+from .helpers import csrf_from
 
 PASSWORD = "een lang genoeg wachtwoord"
 
@@ -28,16 +26,6 @@ def attendee(seminar, name: str, email: str, organisation: str = "Kinderopvang D
     reg = sign_up(seminar.id, SignUpData(name=name, email=email, organisation=organisation,
                                          location_type="kdv", question=question))
     return confirm(reg.id) if confirmed else reg
-
-
-def jobs(kind: str | None = None, state: str | None = None) -> list[Job]:
-    stmt = select(Job).order_by(Job.id)
-    if kind:
-        stmt = stmt.where(Job.kind == kind)
-    if state:
-        stmt = stmt.where(Job.state == state)
-    db.session.expire_all()
-    return list(db.session.scalars(stmt))
 
 
 class Staff:

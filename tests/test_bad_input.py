@@ -10,7 +10,7 @@ from seminar.extensions import db
 from seminar.models import Registration
 from seminar.programme.service import cancel_seminar
 
-from .conftest import csrf_from, links_in, read_eml, work
+from .helpers import csrf_from, links_in, read_eml, work
 
 
 def stored() -> int:

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request, Response
 from seminar.extensions import db
 from seminar.models import Registration
 
-from .conftest import csrf_from
+from .helpers import csrf_from
 
 
 class VerifyStandIn:

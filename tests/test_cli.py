@@ -10,7 +10,7 @@ from seminar.extensions import db
 from seminar.models import Job, Seminar, User
 from seminar.registration.service import SignUpData, confirm, sign_up
 
-from .conftest import read_eml
+from .helpers import read_eml
 
 
 def invoke(runner, *args):

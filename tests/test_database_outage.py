@@ -7,7 +7,7 @@ import pytest
 from seminar.extensions import db
 from seminar.models import Registration
 
-from .conftest import PG_URL, _pg_admin_dsn, postgres_schema
+from .helpers import PG_URL, pg_admin_dsn, postgres_schema
 
 # Cutting connections needs a database server: this runs when TEST_DATABASE_URL is set (always
 # in CI); SQLite has no connections to cut.
@@ -22,7 +22,7 @@ def db_url():
 
 def cut_connections():
     """Terminate every server connection of this test (they carry our schema in search_path)."""
-    with psycopg.connect(_pg_admin_dsn(), autocommit=True) as admin:
+    with psycopg.connect(pg_admin_dsn(), autocommit=True) as admin:
         pids = admin.execute("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
                              "AND datname = current_database() AND state IS NOT NULL "
                              "AND application_name = 'seminar-outage-test'").fetchall()

@@ -15,7 +15,7 @@ from seminar.jobs.runner import claim
 from seminar.jobs.worker import run_due
 from seminar.timeutil import utcnow
 
-from .conftest import Person, links_in
+from .helpers import Person, links_in
 from .standins.zoom import ZoomStandIn
 from .test_database_outage import cut_connections
 from .video_kit import zoom_config

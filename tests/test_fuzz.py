@@ -10,7 +10,7 @@ from itsdangerous import URLSafeTimedSerializer
 from seminar.extensions import db
 from seminar.models import Job, Registration
 
-from .conftest import csrf_from
+from .helpers import csrf_from
 
 FUZZ = settings(max_examples=2500, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -11,8 +11,9 @@ import pytest
 from seminar.models import Seminar
 from seminar.programme.service import cancel_seminar, update_seminar
 
-from .conftest import links_in, work
-from .video_kit import fresh, jobs, join_target, mails_to, seat_mails, sign_up_through_site
+from .helpers import links_in, work
+from .helpers import jobs
+from .video_kit import fresh, join_target, mails_to, seat_mails, sign_up_through_site
 
 SECRET = "jitsi-app-secret-for-tests-0123456789"
 

@@ -12,7 +12,7 @@ from seminar.extensions import db
 from seminar.models import Job, Registration
 from seminar.programme.service import cancel_seminar, update_seminar
 
-from .conftest import Person, links_in, text_of, work
+from .helpers import Person, links_in, text_of, work
 from .icaljs import parse_with_icaljs
 
 AMS = ZoneInfo("Europe/Amsterdam")

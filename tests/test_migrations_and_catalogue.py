@@ -15,7 +15,7 @@ from sqlalchemy import text as sql
 
 from seminar.extensions import db, init_migrate
 
-from .conftest import make_app
+from .helpers import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import pytest
 from seminar.extensions import db
 from seminar.models import Registration, Seminar
 
-from .conftest import csrf_from, future
+from .helpers import csrf_from, future
 from .portal_helpers import PASSWORD, Staff, attendee, make_user
 
 

@@ -18,8 +18,9 @@ from seminar.registration.service import cancel
 from seminar.templating import status_label
 from seminar.timeutil import to_local
 
-from .conftest import future
-from .portal_helpers import PASSWORD, Staff, attendee, jobs, make_user
+from .helpers import future
+from .helpers import jobs
+from .portal_helpers import PASSWORD, Staff, attendee, make_user
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from seminar.programme.service import cancel_seminar, create_seminar, update_sem
 from seminar.registration.service import cancel
 from seminar.timeutil import utcnow
 
-from .conftest import csrf_from, future, read_eml, text_of, work
-from .portal_helpers import PASSWORD, Staff, attendee, jobs, make_user
+from .helpers import csrf_from, future, jobs, read_eml, text_of, work
+from .portal_helpers import PASSWORD, Staff, attendee, make_user
 
 HOST = "hanna@bmk.example"
 

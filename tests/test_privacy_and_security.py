@@ -17,7 +17,7 @@ from seminar.models import Job, PurgeLog, Registration
 from seminar.registration.service import SignUpData, confirm, sign_up
 from seminar.timeutil import utcnow
 
-from .conftest import Person, links_in, read_eml, work
+from .helpers import Person, links_in, read_eml, work
 
 ROOT = Path(__file__).resolve().parent.parent
 

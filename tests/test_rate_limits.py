@@ -10,7 +10,7 @@ import redis
 from seminar.extensions import db
 from seminar.models import Registration
 
-from .conftest import Person, csrf_from, make_app
+from .helpers import Person, csrf_from, make_app
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import requests
 from seminar.extensions import db
 from seminar.models import Registration
 
-from .conftest import free_port
+from .helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')

@@ -1,14 +1,8 @@
 """The whole path of a sign-up, as a person walks it: form, mail, confirm, seat, cancel, waitlist."""
 from __future__ import annotations
 
-from seminar.extensions import db
-from seminar.models import Job, Registration
 
-from .conftest import Person, links_in, read_eml, text_of, work
-
-
-def registrations():
-    return db.session.scalars(db.select(Registration).order_by(Registration.id)).all()
+from .helpers import Person, links_in, read_eml, registrations, text_of, work
 
 
 def test_index_lists_upcoming_seminar_in_dutch(client, make_seminar):

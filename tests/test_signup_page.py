@@ -10,7 +10,7 @@ from seminar.models import Registration
 from seminar.programme.service import cancel_seminar, update_seminar
 from seminar.registration.service import SignUpData, confirm, sign_up
 
-from .conftest import Person, csrf_from, future
+from .helpers import Person, csrf_from, future
 
 
 def page(client, seminar, query: str = "") -> str:

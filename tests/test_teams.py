@@ -12,9 +12,9 @@ from seminar.video.base import platform_meeting_id
 from seminar.video.zoom import zulu
 from tests.standins.graph import GraphStandIn
 
-from .conftest import work
-from .video_kit import (confirm_many, enable_logs, fresh, jobs, join_target, later, registrations,
-                        seat_mails, sign_up_through_site)
+from .helpers import jobs, later, registrations, work
+from .video_kit import (confirm_many, enable_logs, fresh, join_target, seat_mails,
+                        sign_up_through_site)
 
 USER = "organiser@bmk.example"
 

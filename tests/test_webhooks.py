@@ -15,9 +15,9 @@ from seminar.models import AttendanceEvent, Job, Registration, Seminar
 from seminar.programme.service import cancel_seminar, update_seminar
 from seminar.video.zoom import zulu
 
-from .conftest import future, work
+from .helpers import future, jobs, work
 from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
-from .video_kit import (ZOOM_SECRET, confirm_many, enable_logs, fresh, jobs, join_target,
+from .video_kit import (ZOOM_SECRET, confirm_many, enable_logs, fresh, join_target,
                         sign_up_through_site, zoom_config)
 
 

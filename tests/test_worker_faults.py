@@ -21,7 +21,7 @@ from seminar.jobs.worker import run_due
 from seminar.registration.service import SignUpData, sign_up
 from seminar.timeutil import utcnow
 
-from .conftest import make_app
+from .helpers import later, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,10 +44,6 @@ def mail_jobs(state=None):
     if state:
         stmt = stmt.where(Job.state == state)
     return db.session.scalars(stmt).all()
-
-
-def later(hours=2):
-    return utcnow() + timedelta(hours=hours)
 
 
 def assert_each_once(smtp, addresses):

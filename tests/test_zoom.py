@@ -20,35 +20,11 @@ from seminar.video.zoom import zulu
 
 from seminar.jobs.runner import run_batch
 
-from .conftest import future, links_in, make_app, work
+from .helpers import future, jobs, later, links_in, make_app, registrations, work
 from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
-from .video_kit import (confirm_many, enable_logs, fresh, jobs, join_target, later, mails_to, registrations,
-                        seat_mails, sign_up_through_site, zoom_config)
-
-
-
-
-def meeting_id(seminar) -> int:
-    return int(fresh(Seminar, seminar.id).meeting_id)
-
-
-def calls(zoom, method=None, contains=""):
-    return [c for c in zoom.calls if (method is None or c.method == method) and contains in c.path]
-
-
-def approved(zoom, mid) -> dict[str, str]:
-    return {r["email"]: r["join_url"] for r in zoom.registrants_of(mid, "approved")}
-
-
-def added_addresses(zoom) -> Counter:
-    """Each address in an add call that Zoom accepted."""
-    seen = Counter()
-    for c in zoom.calls:
-        if c.method == "POST" and c.path.endswith("/registrants") and c.status == 201:
-            seen[c.json["email"]] += 1
-        elif c.path.endswith("/batch_registrants") and c.status == 200:
-            seen.update(r["email"] for r in c.json["registrants"])
-    return seen
+from .video_kit import (added_addresses, approved, calls, confirm_many, enable_logs, fresh, join_target,
+                        mails_to, meeting_id, seat_mails, sign_up_through_site,
+                        signed_up_after_three_adds_today, zoom_config)
 
 
 # ---------------------------------------------------------------- the flow
@@ -136,19 +112,6 @@ def test_one_hiccup_is_tried_again_at_once_and_not_flagged(app, client, zoom, ma
     assert job.state == "done" and job.attempts == 1
 
 
-def test_a_wait_of_a_second_is_waited_out_within_the_batch(app, zoom, make_seminar):
-    seminar = make_seminar(capacity=50)
-    work()
-    confirm_many(seminar, 40)
-    zoom.fail_next(1, status=429, retry_after=1, path_contains="/batch_registrants")
-    work()
-
-    statuses = [c.status for c in calls(zoom, "POST", "/batch_registrants")]
-    assert statuses == [429, 200, 200]
-    assert {j.state for j in jobs("video.add_attendee")} == {"done"}
-    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
-
-
 def test_a_failure_after_a_success_stays_flagged(app, zoom, make_seminar):
     seminar = make_seminar(capacity=50)
     work()
@@ -159,81 +122,6 @@ def test_a_failure_after_a_success_stays_flagged(app, zoom, make_seminar):
     assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [200, 503, 503]
     assert "503" in fresh(Seminar, seminar.id).platform_error
     assert sum(1 for r in registrations() if r.join_url) == 30
-
-
-def test_a_long_wait_counts_from_when_it_was_asked(app, zoom, make_seminar):
-    """Short waits are waited out within the batch; a long one asked for later in the batch
-    makes the jobs due that long after it was asked, not after the batch began."""
-    seminar = make_seminar(capacity=20)
-    work()
-    confirm_many(seminar, 3)
-    zoom.fail_next(4, status=429, retry_after=1, path_contains="/batch_registrants")
-    zoom.fail_next(1, status=429, retry_after=30, path_contains="/batch_registrants")
-    run_batch()  # four waits of a second, then one of 30 s: the batch took over 4 s
-    asked = utcnow()  # a moment after the last 429
-
-    assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [429] * 5
-    assert all(job.due_at >= asked + timedelta(seconds=29.5) for job in jobs("video.add_attendee"))
-
-
-def signed_up_after_three_adds_today(seminar):
-    """Carla signed up, was added at Zoom and cancelled three times today, and signs up again:
-    her next add hits Zoom's daily limit of three per address."""
-    again = SignUpData(name="Carla Smit", email="carla@gastouder.example", organisation="Gastouder",
-                       location_type="kdv")
-    for round_ in range(3):
-        reg = sign_up(seminar.id, again)
-        confirm_many(seminar, 1, prefix=f"ronde{round_}")  # confirmed together: one batch
-        confirm(reg.id)
-        work()
-        cancel(reg.id)
-        work()
-    return sign_up(seminar.id, again)
-
-
-def test_one_address_at_its_daily_limit_holds_up_nobody_else(app, zoom, make_seminar):
-    """Zoom allows three adds of one address a day: that person waits until tomorrow, and the
-    worker goes on adding everyone else, also people who confirm later."""
-    from seminar.jobs.runner import Pauses
-
-    seminar = make_seminar(capacity=20)
-    work()
-    carla = signed_up_after_three_adds_today(seminar)
-    confirm_many(seminar, 2, prefix="vandaag")
-    confirm(carla.id)
-    pauses = Pauses()  # as the long-running worker keeps them
-    while run_batch(pauses=pauses):
-        pass
-    later = confirm_many(seminar, 1, prefix="later")
-    while run_batch(pauses=pauses):
-        pass
-
-    assert fresh(Registration, carla.id).join_url is None
-    assert all(fresh(Registration, reg_id).join_url for reg_id in later)
-
-
-def test_a_run_takes_due_attendees_along_in_full_calls(app, zoom, make_seminar):
-    """A claimed batch of add jobs takes more due attendees of the same seminar along while the
-    platform takes them (within VIDEO_WAIT_BUDGET): every call carries as many as it can."""
-    seminar = make_seminar(capacity=50)
-    work()
-    people = [sign_up(seminar.id, SignUpData(name=f"Persoon {i}", email=f"p{i:02d}@kdv.example",
-                                             organisation="KDV", location_type="kdv")) for i in range(45)]
-    work()  # the confirmation mails
-    for reg in people:
-        confirm(reg.id)
-    app.config["WORKER_BATCH_SIZE"] = 10
-    app.config["VIDEO_WAIT_BUDGET"] = 0  # no time to take more along: only what was claimed
-    run_batch()
-    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [10]
-
-    app.config["VIDEO_WAIT_BUDGET"] = 15
-    run_batch()
-    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [10, 30, 5]
-    assert sum(1 for r in registrations() if r.join_url) == 45
-    work()
-    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
-    assert sorted(set(seat_mails(app).values())) == [1] and len(seat_mails(app)) == 45
 
 
 def test_many_confirmations_go_in_batches_of_thirty(app, zoom, make_seminar):
@@ -709,7 +597,6 @@ def test_a_link_to_a_meeting_made_anew_meanwhile_is_not_stored(app, zoom, make_s
     assert fresh(Registration, reg_id).join_url is None
     work()
     assert fresh(Registration, reg_id).join_url in approved(zoom, meeting_id(seminar)).values()
-
 
 
 def test_a_host_starts_the_meeting_with_a_fresh_start_link(app, client, zoom, make_seminar):

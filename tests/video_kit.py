@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
 
 from seminar.extensions import db
-from seminar.models import Job, Registration, Seminar
-from seminar.registration.service import SignUpData, confirm, sign_up
-from seminar.timeutil import utcnow
+from seminar.models import Seminar
+from seminar.registration.service import SignUpData, cancel, confirm, sign_up
 
 import pytest
 
-from .conftest import Person, links_in, read_eml, work
+from .helpers import Person, links_in, read_eml, work
 from .standins.zoom import ZoomStandIn
 
 ZOOM_SECRET = "webhook-secret-token"
@@ -31,26 +29,9 @@ def zoom_config(zoom, **extra) -> dict:
     }
 
 
-def later(hours: float = 2) -> datetime:
-    return utcnow() + timedelta(hours=hours)
-
-
 def fresh(model, ident):
     db.session.rollback()
     return db.session.get(model, ident)
-
-
-def registrations() -> list[Registration]:
-    db.session.rollback()
-    return list(db.session.scalars(db.select(Registration).order_by(Registration.id)))
-
-
-def jobs(kind: str | None = None) -> list[Job]:
-    db.session.rollback()
-    stmt = db.select(Job).order_by(Job.id)
-    if kind:
-        stmt = stmt.where(Job.kind == kind)
-    return list(db.session.scalars(stmt))
 
 
 def mails_to(app, address: str) -> list:
@@ -119,3 +100,43 @@ def zoom_stays_clean(zoom):
     enable_logs()
     yield
     zoom.assert_clean()
+
+
+# ---------------------------------------------------------------- looking at Zoom
+
+def meeting_id(seminar) -> int:
+    return int(fresh(Seminar, seminar.id).meeting_id)
+
+
+def calls(zoom, method=None, contains=""):
+    return [c for c in zoom.calls if (method is None or c.method == method) and contains in c.path]
+
+
+def approved(zoom, mid) -> dict[str, str]:
+    return {r["email"]: r["join_url"] for r in zoom.registrants_of(mid, "approved")}
+
+
+def added_addresses(zoom) -> Counter:
+    """Each address in an add call that Zoom accepted."""
+    seen = Counter()
+    for c in zoom.calls:
+        if c.method == "POST" and c.path.endswith("/registrants") and c.status == 201:
+            seen[c.json["email"]] += 1
+        elif c.path.endswith("/batch_registrants") and c.status == 200:
+            seen.update(r["email"] for r in c.json["registrants"])
+    return seen
+
+
+def signed_up_after_three_adds_today(seminar):
+    """Carla signed up, was added at Zoom and cancelled three times today, and signs up again:
+    her next add hits Zoom's daily limit of three per address."""
+    again = SignUpData(name="Carla Smit", email="carla@gastouder.example", organisation="Gastouder",
+                       location_type="kdv")
+    for round_ in range(3):
+        reg = sign_up(seminar.id, again)
+        confirm_many(seminar, 1, prefix=f"ronde{round_}")  # confirmed together: one batch
+        confirm(reg.id)
+        work()
+        cancel(reg.id)
+        work()
+    return sign_up(seminar.id, again)

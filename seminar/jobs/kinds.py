@@ -130,65 +130,65 @@ MAIL_BATCH = "seminar.notify.delivery:deliver"
 PLATFORM_BATCH = "seminar.video.jobs:run_platform_calls"
 
 
-def _mail(name: str, label, lane: Lane, key: str | None, once: bool = False) -> JobKind:
+def _mail(name: str, lane: Lane, key: str | None, label, once: bool = False) -> JobKind:
     return JobKind(f"mail.{name}", label, lane, MAIL_BATCH, handler=f"seminar.notify.mails:{name}",
                    key=key, once=once)
 
 
-def _user_mail(name: str, label, lane: Lane, key: str | None) -> JobKind:
+def _user_mail(name: str, lane: Lane, key: str | None, label) -> JobKind:
     return JobKind(f"mail.{name}", label, lane, MAIL_BATCH, handler=f"seminar.manage.mails:{name}", key=key,
                    to_users=True)
 
 
-def _platform(name: str, label, lane: Lane, key: str, handler: str | None = None) -> JobKind:
+def _platform(name: str, lane: Lane, key: str, label, handler: str | None = None) -> JobKind:
     return JobKind(f"video.{name}", label, lane, PLATFORM_BATCH,
                    handler=handler or f"seminar.video.jobs:{name}", key=key)
 
 
+# Each kind: name, lane, key, label (and what differs from its family's usual).
 # ---------------------------------------------------------------- mails to attendees
-# Every sign-up (again) is answered with a mail of its own.
-CONFIRM_ADDRESS = _mail("confirm_address", lazy_gettext("Mail: confirm your address"), INTERACTIVE, None)
-ALREADY_REGISTERED = _mail("already_registered", lazy_gettext("Mail: already registered"), INTERACTIVE, None)
+# Every sign-up (again) is answered with a mail of its own: no key.
+CONFIRM_ADDRESS = _mail("confirm_address", INTERACTIVE, None, lazy_gettext("Mail: confirm your address"))
+ALREADY_REGISTERED = _mail("already_registered", INTERACTIVE, None, lazy_gettext("Mail: already registered"))
 # Both seat mails share one key: a registration gets its seat mail once, whichever it is.
-SEAT_CONFIRMED = _mail("seat_confirmed", lazy_gettext("Mail: seat confirmed, with invite"), INTERACTIVE,
-                       "seat-mail:{registration}", once=True)
-PROMOTED = _mail("promoted", lazy_gettext("Mail: seat from the waitlist, with invite"), INTERACTIVE,
-                 "seat-mail:{registration}", once=True)
-# A person who just confirmed or cancelled is waiting for these too.
-WAITLISTED = _mail("waitlisted", lazy_gettext("Mail: on the waitlist"), INTERACTIVE, "waitlisted:{registration}")
-REGISTRATION_CANCELLED = _mail("registration_cancelled", lazy_gettext("Mail: registration cancelled"),
-                               INTERACTIVE, "cancelled:{registration}")
-REMINDER = _mail("reminder", lazy_gettext("Mail: reminder"), BULK, "reminder:{registration}:{hours}")
-SEMINAR_CHANGED = _mail("seminar_changed", lazy_gettext("Mail: seminar changed, calendar update"), BULK,
-                        "changed:{registration}")
-SEMINAR_CANCELLED = _mail("seminar_cancelled", lazy_gettext("Mail: seminar cancelled"), BULK,
-                          "seminar-cancelled:{registration}")
+SEAT_CONFIRMED = _mail("seat_confirmed", INTERACTIVE, "seat-mail:{registration}",
+                       lazy_gettext("Mail: seat confirmed, with invite"), once=True)
+PROMOTED = _mail("promoted", INTERACTIVE, "seat-mail:{registration}",
+                 lazy_gettext("Mail: seat from the waitlist, with invite"), once=True)
+# A person who just confirmed or cancelled is waiting for these two as well.
+WAITLISTED = _mail("waitlisted", INTERACTIVE, "waitlisted:{registration}", lazy_gettext("Mail: on the waitlist"))
+REGISTRATION_CANCELLED = _mail("registration_cancelled", INTERACTIVE, "cancelled:{registration}",
+                               lazy_gettext("Mail: registration cancelled"))
+REMINDER = _mail("reminder", BULK, "reminder:{registration}:{hours}", lazy_gettext("Mail: reminder"))
+SEMINAR_CHANGED = _mail("seminar_changed", BULK, "changed:{registration}",
+                        lazy_gettext("Mail: seminar changed, calendar update"))
+SEMINAR_CANCELLED = _mail("seminar_cancelled", BULK, "seminar-cancelled:{registration}",
+                          lazy_gettext("Mail: seminar cancelled"))
 
 # ---------------------------------------------------------------- mails to portal users
-HOST_DIGEST = _user_mail("host_digest", lazy_gettext("Mail: attendee list for hosts"), BULK,
-                         "digest:{seminar}:{user_id}:{hours}")
 # A reset link and a new host's invite (payload invite=True): someone is waiting for either, and
 # each request gets a mail of its own.
-PASSWORD_RESET = _user_mail("password_reset", lazy_gettext("Mail: portal password link"), INTERACTIVE, None)
+PASSWORD_RESET = _user_mail("password_reset", INTERACTIVE, None, lazy_gettext("Mail: portal password link"))
+HOST_DIGEST = _user_mail("host_digest", BULK, "digest:{seminar}:{user_id}:{hours}",
+                         lazy_gettext("Mail: attendee list for hosts"))
 
 # ---------------------------------------------------------------- calls to the video platform
-# Attendees' seat mails wait for these two.
-CREATE_MEETING = _platform("create_meeting", lazy_gettext("Platform: create meeting"), INTERACTIVE,
-                           "create-meeting:{seminar}")
+# Attendees' seat mails wait for these two. Adding runs many attendees per call (attendees.py).
+CREATE_MEETING = _platform("create_meeting", INTERACTIVE, "create-meeting:{seminar}",
+                           lazy_gettext("Platform: create meeting"))
 ADD_ATTENDEE = JobKind("video.add_attendee", lazy_gettext("Platform: add attendee"), INTERACTIVE,
-                       "seminar.video.attendees:add_attendees", key="add:{registration}")
-UPDATE_MEETING = _platform("update_meeting", lazy_gettext("Platform: update meeting"), BULK,
-                           "update-meeting:{seminar}")
-DELETE_MEETING = _platform("delete_meeting", lazy_gettext("Platform: delete meeting"), BULK,
-                           "delete-meeting:{seminar}")
-REMOVE_ATTENDEE = _platform("remove_attendee", lazy_gettext("Platform: remove attendee"), BULK,
-                            "remove:{registration}")
-CHECK_MEETING = _platform("check_meeting", lazy_gettext("Platform: check meeting"), BULK,
-                          "check:{seminar}", "seminar.video.reconcile:check_meeting")
-RECONCILE = _platform("reconcile", lazy_gettext("Platform: reconcile attendees"), BULK,
-                      "reconcile:{seminar}", "seminar.video.reconcile:reconcile")
-ATTENDANCE = _platform("attendance", lazy_gettext("Platform: fetch attendance"), BULK,
-                       "attendance:{seminar}", "seminar.video.reconcile:fetch_attendance")
+                       batch="seminar.video.attendees:add_attendees", key="add:{registration}")
+UPDATE_MEETING = _platform("update_meeting", BULK, "update-meeting:{seminar}", lazy_gettext("Platform: update meeting"))
+DELETE_MEETING = _platform("delete_meeting", BULK, "delete-meeting:{seminar}", lazy_gettext("Platform: delete meeting"))
+REMOVE_ATTENDEE = _platform("remove_attendee", BULK, "remove:{registration}",
+                            lazy_gettext("Platform: remove attendee"))
+# Keeping the platform in step with our list (reconcile.py).
+CHECK_MEETING = _platform("check_meeting", BULK, "check:{seminar}", lazy_gettext("Platform: check meeting"),
+                          "seminar.video.reconcile:check_meeting")
+RECONCILE = _platform("reconcile", BULK, "reconcile:{seminar}", lazy_gettext("Platform: reconcile attendees"),
+                      "seminar.video.reconcile:reconcile")
+ATTENDANCE = _platform("attendance", BULK, "attendance:{seminar}", lazy_gettext("Platform: fetch attendance"),
+                       "seminar.video.reconcile:fetch_attendance")
 
 # The mail that follows adding an attendee at the platform, by the name in the add job's payload.
 SEAT_MAILS = {kind.short_name: kind for kind in (SEAT_CONFIRMED, PROMOTED)}

@@ -221,22 +221,24 @@ def confirm_registration(seminar: Seminar, registration_id: int):
         reg = registration.confirm(reg.id)
     except registration.RegistrationClosed:
         flash(_("This seminar is not open for sign-up."), "error")
+        return _back(seminar)
+    if reg.status == RegistrationStatus.CONFIRMED:
+        flash(_("%(name)s now has a seat.", name=reg.name), "success")
     else:
-        flash(_("%(name)s now has a seat.", name=reg.name) if reg.status == RegistrationStatus.CONFIRMED else
-              _("The seminar is full: %(name)s is on the waitlist.", name=reg.name), "success")
+        flash(_("The seminar is full: %(name)s is on the waitlist.", name=reg.name), "success")
     return _back(seminar)
 
 
 @bp.post("/seminars/<int:seminar_id>/registrations/<int:registration_id>/seat")
 @with_seminar(organiser_only=True)
 def give_seat(seminar: Seminar, registration_id: int):
-    reg = registration_or_404(seminar, registration_id)
     try:
-        reg, raised = service.give_seat_to(reg.id)
+        reg, raised = service.give_seat_to(registration_or_404(seminar, registration_id).id)
     except service.PortalError as exc:
         flash(str(exc), "error")
-    else:
-        flash(_("%(name)s now has a seat.", name=reg.name) + (
-            " " + _("The seminar was full, so it now has %(num)d seats.", num=seminar.capacity)
-            if raised else ""), "success")
+        return _back(seminar)
+    message = _("%(name)s now has a seat.", name=reg.name)
+    if raised:
+        message += " " + _("The seminar was full, so it now has %(num)d seats.", num=seminar.capacity)
+    flash(message, "success")
     return _back(seminar)

@@ -20,7 +20,7 @@ from ..jobs import kinds
 from ..models import Job, JobState, Registration, RegistrationStatus, Seminar, User
 from ..notify.mails import compose
 from ..programme.service import host_user
-from ..registration.service import give_seat
+from ..registration.service import give_seat, locked_registration
 from ..timeutil import utcnow
 from ..notify.digests import schedule_digests
 
@@ -125,10 +125,7 @@ def give_seat_to(registration_id: int) -> tuple[Registration, bool]:
     """Take one person off the waitlist and give them a seat now, out of turn. When the seminar
     is full it gets one seat more. Returns (registration, capacity was raised)."""
     now = utcnow()
-    with write_transaction():
-        reg = db.session.get(Registration, registration_id)
-        seminar = lock(Seminar, reg.seminar_id)
-        db.session.refresh(reg)
+    with locked_registration(registration_id) as (reg, seminar):
         if reg.status != RegistrationStatus.WAITLISTED:
             raise PortalError(_("This person is not on the waitlist (any more)."))
         if not seminar.is_published or seminar.has_started(now):

@@ -58,58 +58,50 @@ def _with_invite(job: Job, reg: Registration, composed: Composed, description: s
     return composed
 
 
+def _letter(reg: Registration, subject: str, paragraphs: list[str], action: tuple[str, str] | None = None,
+            join_link: str | None = None) -> Composed:
+    """A mail to an attendee: greeted by name, the seminar's details below the text."""
+    return Composed(subject=subject, paragraphs=[_("Hello %(name)s,", name=reg.name), *paragraphs],
+                    action=action, join_link=join_link, details=_details(reg))
+
+
+def _holds_seat(reg: Registration) -> bool:
+    return reg.status == RegistrationStatus.CONFIRMED and not reg.seminar.is_cancelled
+
+
 def confirm_address(job: Job, reg: Registration) -> Composed | None:
     if reg.status != RegistrationStatus.PENDING:
         return None
     hours = current_app.config["PENDING_LAPSE_HOURS"]
-    return Composed(
-        subject=_("Please confirm your sign-up: %(title)s", title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("You signed up for the online seminar below. Please confirm your e-mail address "
-              "with the button. Until you do, no seat is reserved for you."),
-            ngettext("The link is valid for %(num)d hour.", "The link is valid for %(num)d hours.", hours),
-            _("Did you not sign up yourself? Then you can ignore this mail: without confirmation "
-              "your details are removed automatically."),
-        ],
-        action=(_("Confirm my sign-up"), tokens.link("confirm", reg)),
-        details=_details(reg),
-    )
+    return _letter(reg, _("Please confirm your sign-up: %(title)s", title=reg.seminar.title), [
+        _("You signed up for the online seminar below. Please confirm your e-mail address "
+          "with the button. Until you do, no seat is reserved for you."),
+        ngettext("The link is valid for %(num)d hour.", "The link is valid for %(num)d hours.", hours),
+        _("Did you not sign up yourself? Then you can ignore this mail: without confirmation "
+          "your details are removed automatically."),
+    ], action=(_("Confirm my sign-up"), tokens.link("confirm", reg)))
 
 
 def already_registered(job: Job, reg: Registration) -> Composed | None:
-    return Composed(
-        subject=_("Your sign-up: %(title)s", title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("Someone (probably you) signed up again with this address. You were already "
-              "registered, so nothing has changed."),
-            _("Your status: %(status)s.", status=status_label(reg.status)),
-        ],
-        action=(_("View my registration"), tokens.link("manage", reg)),
-        details=_details(reg),
-    )
+    return _letter(reg, _("Your sign-up: %(title)s", title=reg.seminar.title), [
+        _("Someone (probably you) signed up again with this address. You were already "
+          "registered, so nothing has changed."),
+        _("Your status: %(status)s.", status=status_label(reg.status)),
+    ], action=(_("View my registration"), tokens.link("manage", reg)))
 
 
 def _seat(job: Job, reg: Registration, subject: str, opening: str) -> Composed | None:
-    if reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled:
+    if not _holds_seat(reg):
         return None
     join = tokens.link("join", reg)
-    composed = Composed(
-        subject=subject,
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            opening,
-            _("Join the seminar with your personal link: %(link)s", link=join),
-            _("The calendar invite in this mail puts the seminar in your agenda. The link is "
-              "personal: please do not share it."),
-            _("Can't make it after all? Please cancel via the link at the bottom, so that someone "
-              "from the waitlist gets your seat."),
-        ],
-        action=(_("Join the seminar"), join),
-        join_link=join,
-        details=_details(reg),
-    )
+    composed = _letter(reg, subject, [
+        opening,
+        _("Join the seminar with your personal link: %(link)s", link=join),
+        _("The calendar invite in this mail puts the seminar in your agenda. The link is "
+          "personal: please do not share it."),
+        _("Can't make it after all? Please cancel via the link at the bottom, so that someone "
+          "from the waitlist gets your seat."),
+    ], action=(_("Join the seminar"), join), join_link=join)
     return _with_invite(job, reg, composed, _("Personal join link: %(link)s", link=join))
 
 
@@ -127,83 +119,55 @@ def promoted(job: Job, reg: Registration) -> Composed | None:
 def waitlisted(job: Job, reg: Registration) -> Composed | None:
     if reg.status != RegistrationStatus.WAITLISTED:
         return None
-    return Composed(
-        subject=_("You are on the waitlist: %(title)s", title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("Thank you for confirming. The seminar is full, so you are on the waitlist."),
-            _("When a seat becomes free it is given to the first person on the waitlist "
-              "automatically, and you receive a mail with your personal join link."),
-        ],
-        details=_details(reg),
-    )
+    return _letter(reg, _("You are on the waitlist: %(title)s", title=reg.seminar.title), [
+        _("Thank you for confirming. The seminar is full, so you are on the waitlist."),
+        _("When a seat becomes free it is given to the first person on the waitlist "
+          "automatically, and you receive a mail with your personal join link."),
+    ])
 
 
 def reminder(job: Job, reg: Registration) -> Composed | None:
-    if reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled or not reg.join_url:
+    if not _holds_seat(reg) or not reg.join_url:
         return None
     hours = int(job.payload.get("hours", 24))
     join = tokens.link("join", reg)
-    return Composed(
-        subject=ngettext("Reminder: %(title)s starts in %(num)d hour",
-                         "Reminder: %(title)s starts in %(num)d hours", hours, title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("This is a reminder of the online seminar you signed up for."),
-            _("Join with your personal link: %(link)s", link=join),
-        ],
-        action=(_("Join the seminar"), join),
-        join_link=join,
-        details=_details(reg),
-    )
+    subject = ngettext("Reminder: %(title)s starts in %(num)d hour",
+                       "Reminder: %(title)s starts in %(num)d hours", hours, title=reg.seminar.title)
+    return _letter(reg, subject, [
+        _("This is a reminder of the online seminar you signed up for."),
+        _("Join with your personal link: %(link)s", link=join),
+    ], action=(_("Join the seminar"), join), join_link=join)
 
 
 def seminar_changed(job: Job, reg: Registration) -> Composed | None:
-    if reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled:
+    if not _holds_seat(reg):
         return None
     join = tokens.link("join", reg)
-    composed = Composed(
-        subject=_("Changed: %(title)s", title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("The seminar you signed up for has changed. The details below are the current "
-              "ones; the calendar invite in this mail updates your agenda."),
-            _("Join with your personal link: %(link)s", link=join),
-        ],
-        action=(_("Join the seminar"), join),
-        join_link=join,
-        details=_details(reg),
-    )
+    composed = _letter(reg, _("Changed: %(title)s", title=reg.seminar.title), [
+        _("The seminar you signed up for has changed. The details below are the current "
+          "ones; the calendar invite in this mail updates your agenda."),
+        _("Join with your personal link: %(link)s", link=join),
+    ], action=(_("Join the seminar"), join), join_link=join)
     return _with_invite(job, reg, composed, _("Personal join link: %(link)s", link=join))
 
 
 def seminar_cancelled(job: Job, reg: Registration) -> Composed | None:
-    composed = Composed(
-        subject=_("Cancelled: %(title)s", title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("We are sorry: the seminar below has been cancelled. Your registration has lapsed "
-              "with it."),
-            _("The calendar invite in this mail removes the seminar from your agenda.")
-            if job.payload.get("method") else "",
-        ],
-        details=_details(reg),
-    )
+    composed = _letter(reg, _("Cancelled: %(title)s", title=reg.seminar.title), [
+        _("We are sorry: the seminar below has been cancelled. Your registration has lapsed "
+          "with it."),
+        _("The calendar invite in this mail removes the seminar from your agenda.")
+        if job.payload.get("method") else "",
+    ])
     return _with_invite(job, reg, composed, _("This seminar has been cancelled."))
 
 
 def registration_cancelled(job: Job, reg: Registration) -> Composed | None:
-    composed = Composed(
-        subject=_("Registration cancelled: %(title)s", title=reg.seminar.title),
-        paragraphs=[
-            _("Hello %(name)s,", name=reg.name),
-            _("Your registration for the seminar below has been cancelled."),
-            _("The calendar invite in this mail removes the seminar from your agenda.")
-            if job.payload.get("method") else "",
-            _("Changed your mind? You can sign up again on the seminar page as long as there is room."),
-        ],
-        details=_details(reg),
-    )
+    composed = _letter(reg, _("Registration cancelled: %(title)s", title=reg.seminar.title), [
+        _("Your registration for the seminar below has been cancelled."),
+        _("The calendar invite in this mail removes the seminar from your agenda.")
+        if job.payload.get("method") else "",
+        _("Changed your mind? You can sign up again on the seminar page as long as there is room."),
+    ])
     return _with_invite(job, reg, composed, _("Your registration has been cancelled."))
 
 

@@ -45,25 +45,17 @@ def required(message):
     return DataRequired(message=message)
 
 
+def required_text(label, missing, max_length: int, check) -> StringField:
+    """A text field that must be filled in (`missing` says so), at most `max_length` long,
+    stripped of surrounding spaces and passed through `check`."""
+    return StringField(label, filters=[strip], validators=[
+        required(missing), Length(max=max_length, message=_l("At most %(max)d characters.")), check])
+
+
 class SignUpForm(FlaskForm):
-    name = StringField(
-        _l("Name"),
-        filters=[strip],
-        validators=[required(_l("Please fill in your name.")),
-                    Length(max=120, message=_l("At most %(max)d characters.")), no_markup],
-    )
-    email = StringField(
-        _l("E-mail address"),
-        filters=[strip],
-        validators=[required(_l("Please fill in your e-mail address.")),
-                    Length(max=254, message=_l("At most %(max)d characters.")), deliverable_email],
-    )
-    organisation = StringField(
-        _l("Organisation"),
-        filters=[strip],
-        validators=[required(_l("Please fill in your organisation.")),
-                    Length(max=200, message=_l("At most %(max)d characters.")), no_markup],
-    )
+    name = required_text(_l("Name"), _l("Please fill in your name."), 120, no_markup)
+    email = required_text(_l("E-mail address"), _l("Please fill in your e-mail address."), 254, deliverable_email)
+    organisation = required_text(_l("Organisation"), _l("Please fill in your organisation."), 200, no_markup)
     location_type = SelectField(
         _l("Type of location"),
         choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(v, label) for v, label in LOCATION_TYPES],

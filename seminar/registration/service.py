@@ -5,8 +5,10 @@ writes the mails and platform jobs that must follow in that same transaction.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterator
 
 from flask import current_app
 from sqlalchemy import Row, bindparam, func, insert, select, text, update
@@ -172,14 +174,22 @@ _LOCK_SEMINAR_AT = (select(_seminar.id, _seminar.state, _seminar.start_at, _ACTI
 _INSERT_REGISTRATION = insert(Registration.__table__)
 
 
-def confirm(registration_id: int) -> Registration:
-    """Confirm the address: a seat when there is one, else a waitlist place. Idempotent: a
-    registration that is no longer pending is returned as it is."""
-    now = utcnow()
+@contextmanager
+def locked_registration(registration_id: int) -> Iterator[tuple[Registration, Seminar]]:
+    """A write transaction with the registration's seminar locked (every change of seats takes
+    that lock) and the registration read afresh under it; committed when the block ends."""
     with write_transaction():
         reg = db.session.get(Registration, registration_id)
         seminar = lock(Seminar, reg.seminar_id)
         db.session.refresh(reg)
+        yield reg, seminar
+
+
+def confirm(registration_id: int) -> Registration:
+    """Confirm the address: a seat when there is one, else a waitlist place. Idempotent: a
+    registration that is no longer pending is returned as it is."""
+    now = utcnow()
+    with locked_registration(registration_id) as (reg, seminar):
         if reg.status != RegistrationStatus.PENDING:
             return reg
         reason = closed_reason(seminar, now)
@@ -208,10 +218,7 @@ def cancel(registration_id: int) -> Registration:
     """Cancel a registration (by the attendee or an organiser on their behalf). A freed seat goes
     to the first person on the waitlist in the same transaction."""
     now = utcnow()
-    with write_transaction():
-        reg = db.session.get(Registration, registration_id)
-        seminar = lock(Seminar, reg.seminar_id)
-        db.session.refresh(reg)
+    with locked_registration(registration_id) as (reg, seminar):
         if reg.status not in ACTIVE_STATUSES:
             return reg
         had_seat = reg.status == RegistrationStatus.CONFIRMED

@@ -139,11 +139,11 @@ def delete_meeting(job: Job, providers: Providers) -> str | None:
         return "no meeting to delete"
     try:
         providers.for_seminar(seminar).delete_meeting(seminar)
+        return None
     except PlatformError as exc:
-        if exc.problem is not Problem.GONE:
-            raise
-        return "meeting was already gone at the platform"
-    return None
+        if exc.problem is Problem.GONE:
+            return "meeting was already gone at the platform"
+        raise
 
 
 def meeting_made_anew(seminar_id: int, meeting_id: str | None) -> Done:

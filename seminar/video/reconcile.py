@@ -128,8 +128,9 @@ def fetch_attendance(job: Job, providers: Providers) -> Done | str:
     seminar = job.seminar
     if not seminar.meeting_id:
         return "no meeting"
+    provider = providers.for_seminar(seminar)
     try:
-        rows = providers.for_seminar(seminar).attendance(seminar)
+        rows = provider.attendance(seminar)
     except PlatformError as exc:
         if exc.temporary:
             raise

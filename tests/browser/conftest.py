@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from ..conftest import SmtpServer, free_port
+from ..helpers import SmtpServer, free_port
 from ..language import Catalogue
 from .kit import AXE_JS, CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, LiveServer, Mailbox
 

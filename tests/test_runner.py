@@ -1,0 +1,132 @@
+"""The runner: claiming (interactive lane first, leases), batches that take more due work along and
+wait out short waits, and waits the other side asks for (kept between batches by a long-running
+worker). Batching is driven through the Zoom stand-in, whose calls show how work was grouped."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from seminar.extensions import db
+from seminar.jobs import kinds
+from seminar.jobs.runner import Pauses, claim, run_batch
+from seminar.models import Job, JobState, Lane, Registration
+from seminar.registration.service import SignUpData, confirm, sign_up
+from seminar.timeutil import utcnow
+
+from .helpers import jobs, registrations, work
+from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
+from .video_kit import (approved, calls, confirm_many, fresh, meeting_id, seat_mails,
+                        signed_up_after_three_adds_today)
+
+
+def _one_registration(make_seminar) -> Registration:
+    seminar = make_seminar()
+    return sign_up(seminar.id, SignUpData(name="Anouk", email="anouk@kdv.example", organisation="KDV",
+                                          location_type="kdv"))
+
+
+# ---------------------------------------------------------------- claiming
+
+def test_interactive_work_is_claimed_first(app, make_seminar):
+    reg = _one_registration(make_seminar)  # its confirmation mail: interactive, due now
+    db.session.execute(db.delete(Job).where(Job.kind != kinds.CONFIRM_ADDRESS.name))  # the meeting's
+    early = utcnow() - timedelta(hours=1)
+    for hours in (1, 2, 3):
+        kinds.REMINDER.enqueue(registration=reg, due_at=early, hours=hours)
+    db.session.commit()
+    jobs = claim("worker-a", limit=2)
+    assert [job.kind for job in jobs] == [kinds.CONFIRM_ADDRESS.name, kinds.REMINDER.name]
+    assert [job.lane for job in jobs] == [Lane.INTERACTIVE, Lane.BULK]
+
+
+def test_a_claim_is_a_lease_taken_over_once_it_runs_out(app, make_seminar):
+    _one_registration(make_seminar)
+    db.session.execute(db.delete(Job).where(Job.kind != kinds.CONFIRM_ADDRESS.name))
+    db.session.commit()
+    [job] = claim("worker-a")
+    assert claim("worker-b") == []  # held by worker-a
+    lease = timedelta(seconds=app.config["WORKER_LEASE_SECONDS"])
+    [again] = claim("worker-b", utcnow() + lease + timedelta(seconds=1))
+    assert again.id == job.id and again.claimed_by == "worker-b" and again.attempts == 2
+
+
+def test_a_job_of_a_kind_no_longer_declared_fails_visibly(app, make_seminar):
+    reg = _one_registration(make_seminar)
+    db.session.add(Job(kind="video.forget_attendee", registration=reg, seminar_id=reg.seminar_id,
+                       lane=Lane.BULK, payload={}))
+    db.session.commit()
+    work()
+    [job] = jobs("video.forget_attendee")
+    assert job.state == JobState.FAILED and "no handler" in job.last_error
+
+
+# ---------------------------------------------------------------- batches and waits
+
+def test_a_wait_of_a_second_is_waited_out_within_the_batch(app, zoom, make_seminar):
+    seminar = make_seminar(capacity=50)
+    work()
+    confirm_many(seminar, 40)
+    zoom.fail_next(1, status=429, retry_after=1, path_contains="/batch_registrants")
+    work()
+
+    statuses = [c.status for c in calls(zoom, "POST", "/batch_registrants")]
+    assert statuses == [429, 200, 200]
+    assert {j.state for j in jobs("video.add_attendee")} == {"done"}
+    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
+
+
+def test_a_long_wait_counts_from_when_it_was_asked(app, zoom, make_seminar):
+    """Short waits are waited out within the batch; a long one asked for later in the batch
+    makes the jobs due that long after it was asked, not after the batch began."""
+    seminar = make_seminar(capacity=20)
+    work()
+    confirm_many(seminar, 3)
+    zoom.fail_next(4, status=429, retry_after=1, path_contains="/batch_registrants")
+    zoom.fail_next(1, status=429, retry_after=30, path_contains="/batch_registrants")
+    run_batch()  # four waits of a second, then one of 30 s: the batch took over 4 s
+    asked = utcnow()  # a moment after the last 429
+
+    assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [429] * 5
+    assert all(job.due_at >= asked + timedelta(seconds=29.5) for job in jobs("video.add_attendee"))
+
+
+def test_one_address_at_its_daily_limit_holds_up_nobody_else(app, zoom, make_seminar):
+    """Zoom allows three adds of one address a day: that person waits until tomorrow, and the
+    worker goes on adding everyone else, also people who confirm later."""
+    seminar = make_seminar(capacity=20)
+    work()
+    carla = signed_up_after_three_adds_today(seminar)
+    confirm_many(seminar, 2, prefix="vandaag")
+    confirm(carla.id)
+    pauses = Pauses()  # as the long-running worker keeps them
+    while run_batch(pauses=pauses):
+        pass
+    later = confirm_many(seminar, 1, prefix="later")
+    while run_batch(pauses=pauses):
+        pass
+
+    assert fresh(Registration, carla.id).join_url is None
+    assert all(fresh(Registration, reg_id).join_url for reg_id in later)
+
+
+def test_a_run_takes_due_attendees_along_in_full_calls(app, zoom, make_seminar):
+    """A claimed batch of add jobs takes more due attendees of the same seminar along while the
+    platform takes them (within VIDEO_WAIT_BUDGET): every call carries as many as it can."""
+    seminar = make_seminar(capacity=50)
+    work()
+    people = [sign_up(seminar.id, SignUpData(name=f"Persoon {i}", email=f"p{i:02d}@kdv.example",
+                                             organisation="KDV", location_type="kdv")) for i in range(45)]
+    work()  # the confirmation mails
+    for reg in people:
+        confirm(reg.id)
+    app.config["WORKER_BATCH_SIZE"] = 10
+    app.config["VIDEO_WAIT_BUDGET"] = 0  # no time to take more along: only what was claimed
+    run_batch()
+    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [10]
+
+    app.config["VIDEO_WAIT_BUDGET"] = 15
+    run_batch()
+    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [10, 30, 5]
+    assert sum(1 for r in registrations() if r.join_url) == 45
+    work()
+    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
+    assert sorted(set(seat_mails(app).values())) == [1] and len(seat_mails(app)) == 45
