@@ -49,6 +49,7 @@ def test_asking_again_while_pending_queues_once_while_running_queues_anew(app, m
     db.session.rollback()
     [claimed] = [job for job in claim("worker-a", utcnow() + timedelta(seconds=1)) if job.id == first.id]
     again = kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24)
+    assert kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24) is again
     db.session.commit()
     assert again.id != claimed.id and again.key is None  # runs after the one that read older data
     db.session.execute(db.update(Job).values(state=JobState.DONE))

@@ -96,17 +96,20 @@ class JobKind:
         `calendar` (REQUEST or CANCEL): the mail carries a calendar invite whose SEQUENCE is fixed
         now, so every invite sent has a higher one than the last."""
         key = self.key_for(registration=registration, seminar=seminar, **payload)
+        running = None
         if key is not None:
             existing = outbox.queued(key, self.once)
             if existing is not None and (self.once or existing.state != JobState.CLAIMED):
                 return existing
-            if existing is not None:
-                key = None  # its job is running on what it read before: this one runs after it
+            running = existing  # its job runs on what it read before: this one runs after it
         if calendar:
             payload.update(method=calendar, sequence=registration.ical_sequence)
             registration.ical_sequence += 1
-        return outbox.add(self.name, self.lane, key, registration=registration, seminar=seminar,
-                          due_at=due_at, payload=payload)
+        job = outbox.add(self.name, self.lane, None if running is not None else key, registration=registration,
+                         seminar=seminar, due_at=due_at, payload=payload)
+        if running is not None:
+            outbox.remember(key, job)  # asked again in this transaction: this one
+        return job
 
     def enqueue_new(self, *, seminar_id: int, registration_id: int, **payload) -> None:
         """`enqueue`, due now, for a registration inserted in this very transaction: nothing can be

@@ -90,10 +90,16 @@ def add(kind: str, lane: Lane, key: str | None, *, registration: Registration | 
               due_at=due_at or utcnow(), payload=payload or {}, state=JobState.PENDING)
     db.session.add(job)
     if key is not None:
-        known = _cache()
-        known.live[key] = job
-        known.ever[key] = True
+        remember(key, job)
     return job
+
+
+def remember(key: str, job: Job) -> None:
+    """Answer `queued(key)` with `job` for the rest of this transaction (a job queued without its
+    key because another under the key was running)."""
+    known = _cache()
+    known.live[key] = job
+    known.ever[key] = True
 
 
 def insert(kind: str, lane: Lane, key: str | None, *, seminar_id: int, registration_id: int,
