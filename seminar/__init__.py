@@ -80,6 +80,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .errors import register_error_handlers
     from .jobs import kinds
     from .manage import admin as manage_admin, auth as manage_auth, routes as manage_routes  # noqa: F401
+    from .attendance import portal  # noqa: F401  (its views are on the portal's blueprint)
+    from .attendance.routes import bp as after_bp
     from .public.routes import bp as public_bp
     from .registration.routes import bp as registration_bp
     from .webhooks.routes import bp as webhooks_bp
@@ -91,6 +93,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(registration_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(manage_routes.bp)  # the portal: manage_admin's and manage_auth's views too
+    app.register_blueprint(after_bp)
     register_cli(app)
     kinds.bind()  # every job kind's handlers, looked up now: a wrong name stops the app here
     return app

@@ -292,6 +292,9 @@ def migrate_cli(directory, x_arg):
 
 
 def register_cli(app: Flask) -> None:
+    from .attendance.cli import attendance_command
+
+    seminar_cli.add_command(attendance_command)
     app.cli.add_command(migrate_cli)
     app.cli.add_command(seminar_cli)
     app.cli.add_command(user_cli)

@@ -110,6 +110,14 @@ def load_config(instance: Path) -> dict:
         "PENDING_LAPSE_HOURS": env_int("PENDING_LAPSE_HOURS", 48),
         # Attendees' personal data is removed this long after their seminar ended.
         "RETENTION_DAYS": env_int("RETENTION_DAYS", 183),
+        # After the seminar: follow-up mails this long after the end (per seminar in the portal);
+        # certificate records are kept longer than the rest (registers check proof for years).
+        "FOLLOW_UP_DELAY_MINUTES": env_int("FOLLOW_UP_DELAY_MINUTES", 120),
+        "CERTIFICATE_RETENTION_DAYS": env_int("CERTIFICATE_RETENTION_DAYS", 730),
+        # On the certificate: who signs it (name, function) and an optional logo (PNG/JPEG path).
+        "CERTIFICATE_SIGNATORY": env("CERTIFICATE_SIGNATORY") or "",
+        "CERTIFICATE_SIGNATORY_ROLE": env("CERTIFICATE_SIGNATORY_ROLE") or "",
+        "CERTIFICATE_LOGO": env("CERTIFICATE_LOGO") or "",
         "LOAD_EXAMPLE_PROGRAMME": env_bool("LOAD_EXAMPLE_PROGRAMME", False),
         # Worker.
         "WORKER_BATCH_SIZE": env_int("WORKER_BATCH_SIZE", 50),

@@ -101,6 +101,17 @@ class Seminar(db.Model):
     # The platform's own meeting id when it is longer than meeting_id holds (Microsoft Graph ids
     # run to ~150 characters); meeting_id then carries a short digest of it.
     meeting_ref: Mapped[str | None] = mapped_column(Text)
+    # After the seminar (issue 12): links for the follow-up, accreditation, who counts as attended.
+    slides_url: Mapped[str | None] = mapped_column(Text)
+    recording_url: Mapped[str | None] = mapped_column(Text)
+    evaluation_url: Mapped[str | None] = mapped_column(Text)  # an external survey instead of ours
+    register_name: Mapped[str | None] = mapped_column(String(120))
+    course_number: Mapped[str | None] = mapped_column(String(60))
+    points: Mapped[str | None] = mapped_column(String(20))
+    min_attendance_percent: Mapped[int] = mapped_column(default=75)
+    # None: FOLLOW_UP_DELAY_MINUTES. The hold keeps the follow-up from going until released.
+    follow_up_delay_minutes: Mapped[int | None] = mapped_column()
+    follow_up_hold: Mapped[bool] = mapped_column(default=False)
 
     hosts: Mapped[list["User"]] = relationship(secondary=seminar_hosts, back_populates="hosted")
     registrations: Mapped[list["Registration"]] = relationship(
@@ -110,6 +121,15 @@ class Seminar(db.Model):
     @property
     def end_at(self) -> datetime:
         return self.start_at + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def is_accredited(self) -> bool:
+        return bool(self.register_name and self.course_number)
+
+    @property
+    def minimum_minutes(self) -> int:
+        """Attendance at or above this many minutes counts as attended."""
+        return -(-self.duration_minutes * self.min_attendance_percent // 100)
 
     @property
     def is_published(self) -> bool:
@@ -199,6 +219,12 @@ class Registration(db.Model):
     # The attendee at the video platform.
     platform_registrant_id: Mapped[str | None] = mapped_column(String(120))
     join_url: Mapped[str | None] = mapped_column(Text)
+    # Asked on the sign-up form: the person's function, and their register number (accredited
+    # seminars only) for the accreditation export and the certificate.
+    function: Mapped[str] = mapped_column(String(120), default="")
+    register_number: Mapped[str] = mapped_column(String(30), default="")
+    # The evaluation was answered (the answer itself is stored without any link to the person).
+    evaluated: Mapped[bool] = mapped_column(default=False)
 
     seminar: Mapped[Seminar] = relationship(back_populates="registrations")
 
@@ -299,7 +325,10 @@ class AttendanceEvent(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The platform's opaque participant id (pairs a join with its leave).
     participant_id: Mapped[str | None] = mapped_column(String(120))
-    source: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook / report
+    source: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook / report / teams / csv / jitsi
+    # For a participant that matched none of our registrations only: what the platform called them
+    # (name or address), so organisers see who it was. Removed with the seminar's personal data.
+    guest: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     seminar: Mapped[Seminar] = relationship()
@@ -311,8 +340,9 @@ class PurgeLog(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reason: Mapped[str] = mapped_column(String(20))  # retention | lapsed | request | scheduled-run
+    reason: Mapped[str] = mapped_column(String(20))  # retention | lapsed | request | scheduled-run | cert-retention
     seminar_id: Mapped[int | None] = mapped_column(ForeignKey("seminar.id"))
     registrations: Mapped[int] = mapped_column(default=0)
     messages: Mapped[int] = mapped_column(default=0)
     platform_removals: Mapped[int] = mapped_column(default=0)
+    certificates: Mapped[int] = mapped_column(default=0)  # certificate records emptied

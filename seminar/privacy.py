@@ -4,6 +4,10 @@
   everyone registered for it is removed; anonymous counts (status, type of location, timestamps)
   stay for the organisers' figures.
 - Lapsed sign-ups (never confirmed) are removed at the next purge.
+- Certificates of attendance keep their own record (name, organisation, seminar, date, minutes,
+  code, register number) `CERTIFICATE_RETENTION_DAYS` (default 730) after the seminar: registers
+  check proof long after the course. Then only the code stays, so the verification page can say
+  the certificate expired from our records.
 - On request, one person's data is exported or erased at once.
 The video platform is asked to remove registrants too, and every purge writes a PurgeLog row
 (what, when, how many; no personal data).
@@ -18,8 +22,11 @@ from sqlalchemy import func, select, update
 
 from .database import write_transaction
 from .extensions import db
+from .attendance import certificates
+from .attendance.models import AttendanceCorrection
 from .jobs import kinds
-from .models import ACTIVE_STATUSES, LIVE_STATES, Job, JobState, PurgeLog, Registration, RegistrationStatus, Seminar
+from .models import (ACTIVE_STATUSES, LIVE_STATES, AttendanceEvent, Job, JobState, PurgeLog, Registration,
+                     RegistrationStatus, Seminar)
 from .registration.service import cancel, normalize_email
 from .timeutil import utcnow
 
@@ -28,6 +35,8 @@ from .timeutil import utcnow
 class PurgeReport:
     # (reason, seminar_id) -> registration ids
     groups: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    # Certificates past CERTIFICATE_RETENTION_DAYS (their own, longer clock): how many.
+    certificates: int = 0
 
     @property
     def total(self) -> int:
@@ -35,7 +44,8 @@ class PurgeReport:
 
     def lines(self) -> list[str]:
         return [f"{reason}: seminar {seminar_id}: {len(ids)} registrations"
-                for (reason, seminar_id), ids in sorted(self.groups.items())]
+                for (reason, seminar_id), ids in sorted(self.groups.items())] + (
+            [f"certificate-retention: {self.certificates} certificates"] if self.certificates else [])
 
 
 def _due(now: datetime) -> PurgeReport:
@@ -63,11 +73,18 @@ def purge(now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
     """Remove personal data that is past its time. With dry_run, only report what would go."""
     now = now or utcnow()
     report = _due(now)
-    if dry_run or not report.total:
+    report.certificates = certificates.expiring(now)
+    if dry_run or not (report.total or report.certificates):
         db.session.rollback()
         return report
     for (reason, seminar_id), ids in report.groups.items():
         _erase(ids, reason, seminar_id)
+    if report.certificates:
+        # Certificates keep their own copy of name, seminar, date, minutes and register number
+        # for CERTIFICATE_RETENTION_DAYS; after that only the code stays ("expired").
+        with write_transaction():
+            count = certificates.expire_due(now)
+            db.session.add(PurgeLog(reason="cert-retention", registrations=0, certificates=count))
     return report
 
 
@@ -80,6 +97,7 @@ def _erase(ids: list[int], reason: str, seminar_id: int | None) -> None:
                 kinds.REMOVE_ATTENDEE.enqueue(registration=reg)
                 removals += 1
             reg.name = reg.email = reg.organisation = reg.question = ""
+            reg.function = reg.register_number = ""
             reg.email_normalized = f"purged-{reg.id}"
             reg.join_url = None
             reg.status = RegistrationStatus.PURGED
@@ -100,8 +118,22 @@ def _erase(ids: list[int], reason: str, seminar_id: int | None) -> None:
             .values(last_error=None, recipient=None)
             .execution_options(synchronize_session=False)
         )
+        # What the platforms told about them: names of unmatched guests, organisers' reasons.
+        db.session.execute(
+            update(AttendanceCorrection).where(AttendanceCorrection.registration_id.in_(ids))
+            .values(reason="").execution_options(synchronize_session=False))
+        if seminar_id is not None and reason == "retention":
+            db.session.execute(
+                update(AttendanceEvent).where(AttendanceEvent.seminar_id == seminar_id,
+                                              AttendanceEvent.guest.is_not(None))
+                .values(guest=None).execution_options(synchronize_session=False))
+        erased = 0
+        if reason == "request":
+            # Erased on request: the certificate too (it would otherwise outlive the person's wish).
+            erased = certificates.expire_for(ids)
         db.session.add(PurgeLog(reason=reason, seminar_id=seminar_id, registrations=len(ids),
-                                messages=cleared + dropped, platform_removals=removals))
+                                messages=cleared + dropped, platform_removals=removals,
+                                certificates=erased))
 
 
 def registrations_of(email: str) -> list[Registration]:
@@ -124,6 +156,7 @@ def export_person(email: str) -> dict:
             "seminar": reg.seminar.title,
             "seminar_start": reg.seminar.start_at.isoformat(),
             "name": reg.name, "email": reg.email, "organisation": reg.organisation,
+            "function": reg.function, "register_number": reg.register_number,
             "location_type": reg.location_type, "question": reg.question, "language": reg.language,
             "status": reg.status, "consent_at": reg.consent_at.isoformat(),
             "signed_up_at": reg.created_at.isoformat(),

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from .extensions import db
 from .models import Registration, RegistrationStatus
 
-PURPOSES = {"confirm", "manage", "join"}
+PURPOSES = {"confirm", "manage", "join", "evaluate"}
 
 
 class InvalidToken(Exception):
@@ -68,7 +68,8 @@ def load_token(purpose: str, token: str) -> Registration:
 
 def link(purpose: str, registration: Registration) -> str:
     """An absolute link under BASE_URL (mailed links must not depend on the request's host)."""
-    endpoint = {"confirm": "registration.confirm", "manage": "registration.manage", "join": "registration.join"}[purpose]
+    endpoint = {"confirm": "registration.confirm", "manage": "registration.manage", "join": "registration.join",
+                "evaluate": "after.evaluate"}[purpose]
     return external_url(endpoint, token=make_token(purpose, registration))
 
 

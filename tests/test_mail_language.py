@@ -39,6 +39,7 @@ def compose_alone(job: Job):
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_every_attendee_mail_is_in_the_attendees_language(app, make_seminar, catalogue, lang):
     seminar = make_seminar(title="Signalen herkennen", speakers="Dr. Mirjam Bakker")
+    seminar.recording_url = "https://video.example/opname"  # the mails after the seminar use it
     reg = sign_up(seminar.id, SignUpData(name="Anouk de Vries", email="anouk@kinderopvang.example",
                                          organisation="De Boomhut", location_type="kdv",
                                          question="", language=lang))

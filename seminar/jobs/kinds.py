@@ -193,6 +193,30 @@ RECONCILE = _platform("reconcile", BULK, "reconcile:{seminar}", lazy_gettext("Pl
 ATTENDANCE = _platform("attendance", BULK, "attendance:{seminar}", lazy_gettext("Platform: fetch attendance"),
                        "seminar.video.reconcile:fetch_attendance")
 
+# ---------------------------------------------------------------- after the seminar (issue 12)
+FOLLOW_UP_BATCH = "seminar.attendance.followup:run_jobs"
+# Once per seminar and start time (a seminar moved after its follow-up was queued gets one at its
+# new time); `release` is set when an organiser lifts the hold after the time has passed.
+FOLLOW_UP = JobKind("attendance.follow_up", lazy_gettext("After the seminar: attendance and follow-up"), BULK,
+                    FOLLOW_UP_BATCH, handler="seminar.attendance.followup:follow_up",
+                    key="follow-up:{seminar}:{start}{release}", once=True)
+CERTIFICATE = JobKind("attendance.certificate", lazy_gettext("After the seminar: certificate of attendance"),
+                      BULK, FOLLOW_UP_BATCH, handler="seminar.attendance.followup:build_certificate",
+                      key="certificate:{registration}", once=True)
+# Each person hears once after the seminar (a late correction to "attended" still sends the thanks).
+FOLLOW_UP_ATTENDED = JobKind("mail.follow_up_attended", lazy_gettext("Mail: thanks, with certificate"), BULK,
+                             MAIL_BATCH, handler="seminar.attendance.mails:follow_up_attended",
+                             key="follow-up-attended:{registration}", once=True)
+FOLLOW_UP_ABSENT = JobKind("mail.follow_up_absent", lazy_gettext("Mail: we missed you, with the recording"),
+                           BULK, MAIL_BATCH, handler="seminar.attendance.mails:follow_up_absent",
+                           key="follow-up-absent:{registration}", once=True)
+RECORDING_ONLINE = JobKind("mail.recording_online", lazy_gettext("Mail: the recording is online"), BULK,
+                           MAIL_BATCH, handler="seminar.attendance.mails:recording_online",
+                           key="recording-mail:{registration}:{recording}", once=True)
+ATTENDANCE_SUMMARY = JobKind("mail.attendance_summary", lazy_gettext("Mail: attendance summary for hosts"),
+                             BULK, MAIL_BATCH, handler="seminar.attendance.mails:attendance_summary",
+                             key="attendance-summary:{seminar}:{user_id}", once=True, to_users=True)
+
 # The mail that follows adding an attendee at the platform, by the name in the add job's payload.
 SEAT_MAILS = {kind.short_name: kind for kind in (SEAT_CONFIRMED, PROMOTED)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import privacy
+from ..attendance import followup as attendance_followup
 from ..registration import service as registration_service
 from ..timeutil import utcnow
 from ..video import reconcile as video_reconcile
@@ -15,3 +16,4 @@ def run_periodic(now: datetime | None = None) -> None:
     registration_service.lapse_pending(now)
     privacy.purge_if_due(now)
     video_reconcile.schedule_platform_checks(now)  # nightly reconcile, attendance
+    attendance_followup.schedule_follow_ups(now)  # certificates and follow-up mails

@@ -27,6 +27,7 @@ class Composed:
     to: tuple[str, str] | None = None  # (name, address), filled in by compose()
     footer: str | None = None  # replaces the attendee footer (mails to portal users)
     confidential: bool = False  # holds a sign-in link: not kept for the outbox view
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, MIME type, data)
 
 
 # The language a mail is being composed in, and that app's messages already translated into it.

@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import replace
 
 from flask import current_app
 from sqlalchemy import select
@@ -76,9 +77,18 @@ def _prepare(job: Job) -> _Prepared:
             data, text = fast
             return _Prepared(address=address, data=data, stored_text=None if composed.confidential else text)
         msg = build_message(composed, name, address, job.id)
-        return _Prepared(address=address, msg=msg, stored_text=None if composed.confidential else msg.as_string())
+        return _Prepared(address=address, msg=msg, stored_text=None if composed.confidential else _kept(composed, msg))
     except Exception as exc:  # noqa: BLE001 - recorded as a retry of the job (logged)
         return _Prepared(error=exc)
+
+
+def _kept(composed, msg) -> str:
+    """The message as kept for the outbox view; attachments (a certificate PDF, made again from its
+    record when needed) are left out, so the outbox does not keep a PDF per attendee."""
+    if not composed.attachments:
+        return msg.as_string()
+    return build_message(replace(composed, attachments=[]), *composed.to, 0,
+                         date=msg["Date"], message_id=msg["Message-ID"]).as_string()
 
 
 class _Sender(threading.Thread):

@@ -175,8 +175,8 @@ def _skeleton(composed: Composed) -> Skeleton | None:
 def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int) -> tuple[bytes, str] | None:
     """(the bytes smtplib.send_message would send, the same message as a string with LF line ends),
     or None when this message must be built the ordinary way."""
-    if _encode_text is None or _encode_base64 is None:
-        return None
+    if _encode_text is None or _encode_base64 is None or composed.attachments:
+        return None  # attachments (a certificate) take the ordinary way
     sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
     if not (to_address.isascii() and sender.isascii()):
         return None  # SMTPUTF8: send_message's international path

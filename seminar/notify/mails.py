@@ -236,4 +236,7 @@ def build_message(composed: Composed, to_name: str, to_address: str, job_id: int
                             params={"method": composed.invite_method})
         msg.add_attachment(composed.invite, maintype="application", subtype="ics",
                            filename="uitnodiging.ics")
+    for filename, mimetype, data in composed.attachments:
+        maintype, _slash, subtype = mimetype.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg

@@ -190,7 +190,7 @@ def by_slug(slug: str) -> Seminar | None:
 # than the rest of the page together).
 _seminar, _registration = Seminar.__table__.c, Registration.__table__.c
 PAGE_FIELDS = ("id", "slug", "title", "description", "speakers", "start_at", "duration_minutes",
-               "capacity", "state")
+               "capacity", "state", "register_name", "course_number")  # accredited: register number asked
 _PAGE_BY_SLUG = select(
     *(_seminar[name] for name in PAGE_FIELDS),
     select(func.count(_registration.id))

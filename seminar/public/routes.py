@@ -90,7 +90,8 @@ def seminar_page(slug: str):
     data = SignUpData(
         name=form.name.data, email=form.email.data, organisation=form.organisation.data,
         location_type=form.location_type.data, question=form.question.data or "",
-        language=str(get_locale()),
+        language=str(get_locale()), function=form.function.data or "",
+        register_number=form.register_number.data or "",
     )
     try:
         # Finds the seminar in the sign-up's own transaction: no page, or closed, is told the

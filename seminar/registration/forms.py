@@ -28,6 +28,14 @@ def no_markup(form, field) -> None:
         raise ValidationError(_l("Please use letters, digits and punctuation only (no < or >)."))
 
 
+REGISTER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")
+
+
+def register_number(form, field) -> None:
+    if field.data and not REGISTER_NUMBER.match(field.data):
+        raise ValidationError(_l("Use letters, digits, spaces, dots, slashes and hyphens only."))
+
+
 def deliverable_email(form, field) -> None:
     try:
         # Syntax only: a DNS lookup per sign-up would make the form slow and fail offline.
@@ -52,10 +60,21 @@ def required_text(label, missing, max_length: int, check) -> StringField:
         required(missing), Length(max=max_length, message=_l("At most %(max)d characters.")), check])
 
 
+def optional_text(label, max_length: int, check) -> StringField:
+    """A text field that may stay empty, at most `max_length` long, stripped and passed through `check`."""
+    return StringField(label, filters=[strip], validators=[
+        Optional(), Length(max=max_length, message=_l("At most %(max)d characters.")), check])
+
+
 class SignUpForm(FlaskForm):
     name = required_text(_l("Name"), _l("Please fill in your name."), 120, no_markup)
     email = required_text(_l("E-mail address"), _l("Please fill in your e-mail address."), 254, deliverable_email)
     organisation = required_text(_l("Organisation"), _l("Please fill in your organisation."), 200, no_markup)
+    function = optional_text(_l("Function (optional)"), 120, no_markup)
+    # Shown only for accredited seminars (the template decides); printed on the certificate and
+    # in the accreditation export.
+    register_number = optional_text(_l("Register number (optional, e.g. SKJ or Registerplein)"), 30,
+                                    register_number)
     location_type = SelectField(
         _l("Type of location"),
         choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(v, label) for v, label in LOCATION_TYPES],

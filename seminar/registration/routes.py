@@ -9,10 +9,12 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
+from ..attendance.matching import note_join_link_use
 from ..errors import render_error
 from ..extensions import limiter
 from ..models import RegistrationStatus
 from ..public.routes import closed_message
+from ..timeutil import utcnow
 from ..tokens import InvalidToken, load_token, make_token
 from . import service
 
@@ -84,4 +86,7 @@ def join(token: str):
     if not reg.join_url:
         return render_error(409, _("Your join link is being prepared"),
                             _("Please try again in a few minutes."))
+    if seminar.video_provider == "jitsi":
+        # Jitsi reports no attendance: this link's first use during the seminar is what we know.
+        note_join_link_use(reg, utcnow())
     return redirect(reg.join_url, code=302)

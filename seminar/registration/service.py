@@ -41,6 +41,8 @@ class SignUpData:
     location_type: str
     question: str = ""
     language: str = "nl"
+    function: str = ""
+    register_number: str = ""
 
 
 def normalize_email(address: str) -> str:
@@ -143,6 +145,7 @@ def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
                 email_normalized=normalized, organisation=data.organisation.strip(),
                 location_type=data.location_type, question=data.question.strip(),
                 language=data.language, consent_at=now, signed_up_at=now,
+                function=data.function.strip(), register_number=data.register_number.strip(),
                 status=RegistrationStatus.PENDING, confirm_mails=1,
             )).inserted_primary_key[0]
             # A registration made just now has no work queued yet: no need to look for the key.

@@ -45,6 +45,9 @@ class Attendance:
     registrant_id: str | None
     joined_at: datetime | None
     left_at: datetime | None
+    email: str | None = None  # to match by address when the registrant id is missing
+    name: str | None = None  # shown to organisers for a participant we could not match
+    source: str = "report"
 
 
 class Problem(enum.Enum):

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from ..attendance.matching import Matcher, record_attendance
 from ..database import write_transaction
 from ..extensions import db
 from ..jobs import kinds
 from ..jobs.outcome import Done
-from ..models import LIVE_STATES, AttendanceEvent, Job, Registration, RegistrationStatus, Seminar, SeminarState
+from ..models import LIVE_STATES, Job, Registration, RegistrationStatus, Seminar, SeminarState
 from ..timeutil import to_local, utcnow
 from .base import AttendeeLink, PlatformError, Problem, VideoProvider
 from .attendees import pending_adds
@@ -136,33 +137,17 @@ def fetch_attendance(job: Job, providers: Providers) -> Done | str:
             raise
         return f"no attendance report: {exc}"
     seminar_id = seminar.id
-    by_registrant = {reg.platform_registrant_id: reg.id for reg in seminar.registrations
-                     if reg.platform_registrant_id}
+    matcher = Matcher(seminar_id)  # by registrant id, then by address
 
     def apply() -> None:
         for row in rows:
-            reg_id = by_registrant.get(row.registrant_id)
+            reg_id = matcher.match(row.registrant_id, row.email)
             for event, at in (("joined", row.joined_at), ("left", row.left_at)):
                 if at is not None:
-                    record_attendance(seminar_id, reg_id, event, at, row.participant_id, "report")
+                    record_attendance(seminar_id, reg_id, event, at, row.participant_id, row.source,
+                                      guest=row.name or row.email)
 
     return Done(note=f"{len(rows)} rows in the platform's report", apply=apply)
-
-
-def record_attendance(seminar_id: int, registration_id: int | None, event: str, at: datetime,
-                      participant_id: str | None, source: str) -> bool:
-    """Store one join or leave once, however often the platform tells it (call in a transaction)."""
-    at = at.replace(microsecond=0)
-    same = db.session.scalars(select(AttendanceEvent).where(
-        AttendanceEvent.seminar_id == seminar_id, AttendanceEvent.event == event,
-        AttendanceEvent.at == at)).all()
-    for known in same:
-        if (participant_id and known.participant_id == participant_id) or (
-                registration_id and known.registration_id == registration_id):
-            return False
-    db.session.add(AttendanceEvent(seminar_id=seminar_id, registration_id=registration_id,
-                                   event=event, at=at, participant_id=participant_id, source=source))
-    return True
 
 
 # ---------------------------------------------------------------- the periodic hook
@@ -188,7 +173,7 @@ def schedule_platform_checks(now: datetime | None = None) -> int:
         | ((Job.kind == kinds.CREATE_MEETING.name) & (Job.done_at > since)))))
     fetched = set(db.session.scalars(select(Job.seminar_id).where(Job.kind == kinds.ATTENDANCE.name)))
     to_reconcile = [s for s in seminars if s.start_at > now and s.id not in fresh]
-    to_fetch = [s for s in seminars if s.video_provider == "zoom" and s.id not in fetched
+    to_fetch = [s for s in seminars if s.video_provider in ("zoom", "teams") and s.id not in fetched
                 and s.end_at + ATTENDANCE_AFTER <= now]
     if not (to_reconcile or to_fetch):
         db.session.rollback()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from ..models import Registration, Seminar
-from .base import AttendeeLink, Meeting, PlatformError, Problem, platform_meeting_id
+from .base import Attendance, AttendeeLink, Meeting, PlatformError, Problem, platform_meeting_id
 from .http import HttpProvider, parse_retry_after, scrub
 from .zoom import parse_time, zulu
 
@@ -94,6 +94,30 @@ class TeamsProvider(HttpProvider):
 
     def remove_attendee(self, seminar: Seminar, registration: Registration) -> None:
         return None  # nothing is stored per attendee at Teams
+
+    def attendance(self, seminar: Seminar) -> list[Attendance]:
+        """Every join/leave interval in the meeting's attendance reports (one report per time the
+        meeting was started). Needs OnlineMeetingArtifact.Read.All for the app."""
+        rows = []
+        listed = self.request("GET", f"{self._url(seminar)}/attendanceReports") or {}
+        for report in listed.get("value") or []:
+            url = f"{self._url(seminar)}/attendanceReports/{quote(str(report.get('id', '')), safe='')}/attendanceRecords"
+            for _page in range(1000):  # Graph pages with @odata.nextLink; a bound, never a loop forever
+                answer = self.request("GET", url) or {}
+                for record in answer.get("value") or []:
+                    identity = record.get("identity") if isinstance(record.get("identity"), dict) else {}
+                    who = str(identity.get("id") or record.get("id") or "")[:100] or None
+                    for span in record.get("attendanceIntervals") or []:
+                        rows.append(Attendance(
+                            participant_id=f"teams:{who}" if who else None, registrant_id=None,
+                            joined_at=parse_time(span.get("joinDateTime")),
+                            left_at=parse_time(span.get("leaveDateTime")),
+                            email=record.get("emailAddress") or None,
+                            name=identity.get("displayName") or None, source="teams"))
+                url = answer.get("@odata.nextLink")
+                if not url:
+                    break
+        return rows
 
     def error_for(self, response: requests.Response, body: dict | None) -> PlatformError:
         status = response.status_code

@@ -268,7 +268,8 @@ class ZoomProvider(HttpProvider):
                     participant_id=str(item.get("id") or item.get("user_id") or "") or None,
                     registrant_id=item.get("registrant_id") or None,
                     joined_at=parse_time(item.get("join_time")),
-                    left_at=parse_time(item.get("leave_time"))))
+                    left_at=parse_time(item.get("leave_time")),
+                    email=item.get("user_email") or None, name=item.get("name") or None))
             token = answer.get("next_page_token")
             if not token:
                 return rows

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from ..database import write_transaction
 from ..extensions import csrf, db
+from ..attendance.matching import Matcher, record_attendance
 from ..jobs import kinds
-from ..models import Registration, Seminar
-from ..video.reconcile import record_attendance
+from ..models import Seminar
 
 log = logging.getLogger("seminar.webhooks")
 
@@ -125,14 +125,12 @@ def _participant(seminar: Seminar, obj: dict, event: str, field: str) -> str:
     at = _when(person.get(field))
     if at is None:
         return "no time given: not recorded"
-    registrant_id = person.get("registrant_id")
-    reg_id = None
-    if registrant_id:
-        reg_id = db.session.scalar(select(Registration.id).where(
-            Registration.seminar_id == seminar.id, Registration.platform_registrant_id == str(registrant_id)))
+    email = person.get("email") if isinstance(person.get("email"), str) else None
+    reg_id = Matcher(seminar.id).match(str(person.get("registrant_id") or "") or None, email)
     participant = person.get("participant_uuid") or person.get("id") or person.get("user_id")
+    guest = person.get("user_name") if isinstance(person.get("user_name"), str) else None
     stored = record_attendance(seminar.id, reg_id, event, at, str(participant)[:120] if participant else None,
-                               "webhook")
+                               "webhook", guest=guest or email)
     return "recorded" if stored else "already recorded"
 
 

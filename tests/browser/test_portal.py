@@ -90,8 +90,16 @@ def test_organiser_creates_publishes_and_downloads_the_attendee_list(
     sheet = load_workbook(io.BytesIO(download.value.path().read_bytes()), read_only=True).active
     assert any("Daan Visser" in [str(c) for c in r] for r in sheet.iter_rows(values_only=True))
 
+    # After the seminar: attendance, follow-up settings and evaluation of this seminar.
+    attendees_page = page.url
+    page.goto(seminar_page)
+    page.get_by_role("link", name=nl("After the seminar: attendance, certificates, follow-up and evaluation")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(nl("Attendance"))
+    expect(page.get_by_role("row").filter(has_text="Daan Visser")).to_contain_text(nl("absent"))
+    check_page(page, "portal-10-after-the-seminar", catalogue)
+
     # The other portal pages an organiser reaches from the menu.
-    visited = [seminar_page, page.url]
+    visited = [seminar_page, attendees_page, page.url]
     for link, name in [("Search registrations", "portal-06-registrations"),
                        ("Hosts and organisers", "portal-07-users"),
                        ("Outbox", "portal-08-outbox"),

@@ -1,4 +1,7 @@
-"""Microsoft Graph stand-in: client-credentials token + /users/{id}/onlineMeetings.
+"""Microsoft Graph stand-in: client-credentials token + /users/{id}/onlineMeetings, and the
+meetings' attendance reports (.../attendanceReports[/{id}/attendanceRecords]) in the documented
+meetingAttendanceReport / attendanceRecord / attendanceInterval shape, paged with @odata.nextLink
+(https://learn.microsoft.com/graph/api/resources/meetingattendancereport).
 
 Requests are checked by hand against the documented onlineMeeting shape
 (https://learn.microsoft.com/graph/api/resources/onlinemeeting); invalid ones
@@ -21,6 +24,9 @@ from . import StandInServer
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token$")
 API_PATH = re.compile(r"^/v1\.0/users/([^/]+)/onlineMeetings(?:/([^/]+))?$")
+REPORTS_PATH = re.compile(
+    r"^/v1\.0/users/([^/]+)/onlineMeetings/([^/]+)/attendanceReports(?:/([^/]+)(/attendanceRecords)?)?$")
+RECORD_ROLES = {"Organizer", "Presenter", "Attendee", "Producer", "Coorganizer", "Unknown"}
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$")
 BOOL_FIELDS = {
     "allowAttendeeToEnableCamera", "allowAttendeeToEnableMic", "allowTeamworkReactions",
@@ -75,6 +81,8 @@ class GraphStandIn(StandInServer):
         self.meetings: dict[str, dict] = {}
         self.owners: dict[str, str] = {}
         self.deleted: dict[str, dict] = {}
+        self.reports: dict[str, list[dict]] = {}  # meeting id -> attendance reports with records
+        self.records_page_size = 2  # small, so callers must follow @odata.nextLink
 
     @property
     def token_url(self):
@@ -168,6 +176,13 @@ class GraphStandIn(StandInServer):
                                 {"Retry-After": str(max(1, int(wait_seconds + 0.999)))})
 
     def validate_request(self, request):
+        if REPORTS_PATH.match(request.path):
+            if request.method != "GET":
+                return 405, f"The HTTP method '{request.method}' is not allowed for {request.path}."
+            unknown = set(request.args) - {"$skiptoken", "$top", "$expand", "$select"}
+            if unknown:
+                return 400, f"Query option(s) {', '.join(sorted(unknown))} are not supported here."
+            return None
         match = API_PATH.match(request.path)
         if not match:
             return 400, f"Resource not found for the segment '{request.path}'."
@@ -263,6 +278,8 @@ class GraphStandIn(StandInServer):
 
     # ------------------------------------------------------------ API
     def handle_api(self, request):
+        if REPORTS_PATH.match(request.path):
+            return self._attendance(request)
         user, meeting_id = API_PATH.match(request.path).groups()
         try:
             if self.known_users is not None and user not in self.known_users:
@@ -339,3 +356,58 @@ class GraphStandIn(StandInServer):
                 meeting[key]["attendees"] = value.get("attendees", [])
             elif key != "@odata.type":
                 meeting[key] = value
+
+    # ------------------------------------------------------------ attendance reports
+    def add_attendance(self, meeting_id, email, name, intervals, *, role="Attendee", report=0,
+                       identity_id=None):
+        """One person's attendance record in the meeting's report number `report` (a meeting
+        started again gets another report). `intervals`: (join, leave) datetimes."""
+        reports = self.reports.setdefault(meeting_id, [])
+        while len(reports) <= report:
+            reports.append({"id": str(uuid.UUID(int=self.id_rng.getrandbits(128), version=4)),
+                            "records": []})
+        if role not in RECORD_ROLES:
+            raise ValueError(role)
+        spans = [{"joinDateTime": _graph_dt(a), "leaveDateTime": _graph_dt(b),
+                  "durationInSeconds": int((b - a).total_seconds())} for a, b in intervals]
+        reports[report]["records"].append({
+            "id": email or identity_id, "emailAddress": email,
+            "totalAttendanceInSeconds": sum(x["durationInSeconds"] for x in spans), "role": role,
+            "identity": {"id": identity_id or str(uuid.UUID(int=self.id_rng.getrandbits(128), version=4)),
+                         "displayName": name, "tenantId": self.tenant if email else None},
+            "attendanceIntervals": spans})
+
+    def _report_summary(self, report):
+        starts = [i["joinDateTime"] for r in report["records"] for i in r["attendanceIntervals"]]
+        ends = [i["leaveDateTime"] for r in report["records"] for i in r["attendanceIntervals"]]
+        return {"id": report["id"], "totalParticipantCount": len(report["records"]),
+                "meetingStartDateTime": min(starts, default=None), "meetingEndDateTime": max(ends, default=None)}
+
+    def _attendance(self, request):
+        user, meeting_id, report_id, records = REPORTS_PATH.match(request.path).groups()
+        try:
+            self._get(user, meeting_id)
+            reports = self.reports.get(meeting_id, [])
+            context = (f"https://graph.microsoft.com/v1.0/$metadata#users('{user}')/onlineMeetings"
+                       f"('{meeting_id}')/attendanceReports")
+            if report_id is None:
+                return self.json_response({"@odata.context": context,
+                                           "value": [self._report_summary(r) for r in reports]})
+            report = next((r for r in reports if r["id"] == report_id), None)
+            if report is None:
+                raise GraphError(404, "NotFound", f"The attendance report '{report_id}' was not found.")
+            if not records:
+                body = {"@odata.context": context + "/$entity", **self._report_summary(report)}
+                if request.args.get("$expand") == "attendanceRecords":
+                    body["attendanceRecords"] = report["records"]
+                return self.json_response(body)
+            skip = int(request.args.get("$skiptoken") or 0)
+            page = report["records"][skip:skip + self.records_page_size]
+            body = {"@odata.context": context + f"('{report_id}')/attendanceRecords", "value": page}
+            if skip + self.records_page_size < len(report["records"]):
+                body["@odata.nextLink"] = (f"{self.api_base}/users/{user}/onlineMeetings/{meeting_id}/"
+                                           f"attendanceReports/{report_id}/attendanceRecords"
+                                           f"?$skiptoken={skip + self.records_page_size}")
+            return self.json_response(body)
+        except GraphError as err:
+            return self.graph_error(err.status, err.code, err.message)

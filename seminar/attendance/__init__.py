@@ -1,0 +1,1 @@
+"""After the seminar: attendance, certificates of attendance, follow-up mails, evaluation."""

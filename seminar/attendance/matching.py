@@ -1,0 +1,77 @@
+"""Storing what a platform tells about joins and leaves, matched to our registrations.
+
+A participant is matched by the platform's registrant id first, then by e-mail address against
+the seminar's confirmed registrations; one that matches neither is kept apart (as a guest, listed
+for organisers) and never guessed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ..database import write_transaction
+from ..extensions import db
+from ..models import AttendanceEvent, Registration, RegistrationStatus
+
+MATCHED = (RegistrationStatus.CONFIRMED,)
+
+
+def normalize(email: str | None) -> str:
+    return (email or "").strip().lower()
+
+
+class Matcher:
+    """Looks registrations of one seminar up by registrant id and by address (read once)."""
+
+    def __init__(self, seminar_id: int):
+        self.seminar_id = seminar_id
+        rows = db.session.execute(select(
+            Registration.id, Registration.platform_registrant_id, Registration.email_normalized,
+            Registration.status).where(Registration.seminar_id == seminar_id)).all()
+        self.by_registrant = {rid: reg_id for reg_id, rid, _, _ in rows if rid}
+        self.by_email = {email: reg_id for reg_id, _, email, status in rows if status in MATCHED}
+
+    def match(self, registrant_id: str | None = None, email: str | None = None) -> int | None:
+        if registrant_id and str(registrant_id) in self.by_registrant:
+            return self.by_registrant[str(registrant_id)]
+        return self.by_email.get(normalize(email)) if email else None
+
+
+def record_attendance(seminar_id: int, registration_id: int | None, event: str, at: datetime,
+                      participant_id: str | None, source: str, guest: str | None = None) -> bool:
+    """Store one join or leave once, however often the platform tells it (call in a transaction).
+    `guest`: what the platform called a participant we could not match (shown to organisers)."""
+    at = at.replace(microsecond=0)
+    same = db.session.scalars(select(AttendanceEvent).where(
+        AttendanceEvent.seminar_id == seminar_id, AttendanceEvent.event == event,
+        AttendanceEvent.at == at)).all()
+    for known in same:
+        if (participant_id and known.participant_id == participant_id) or (
+                registration_id and known.registration_id == registration_id):
+            if registration_id and known.registration_id is None:
+                known.registration_id, known.guest = registration_id, None  # matched after all
+            return False
+    db.session.add(AttendanceEvent(seminar_id=seminar_id, registration_id=registration_id,
+                                   event=event, at=at, participant_id=participant_id, source=source,
+                                   guest=None if registration_id else (guest or "")[:254] or None))
+    return True
+
+
+JOIN_WINDOW_BEFORE = timedelta(minutes=30)
+
+
+def note_join_link_use(registration: Registration, now: datetime) -> bool:
+    """Jitsi has no attendance API on a public server: the first use of a person's join link
+    around the seminar's time counts as "joined" then (organisers confirm attendance in the
+    portal). Uses outside that window (a mail scanner opening the link when the mail arrives)
+    are not counted. Returns whether a join was recorded."""
+    seminar = registration.seminar
+    if not (seminar.start_at - JOIN_WINDOW_BEFORE <= now <= seminar.end_at):
+        return False
+    with write_transaction():
+        seen = db.session.scalar(select(AttendanceEvent.id).where(
+            AttendanceEvent.registration_id == registration.id, AttendanceEvent.source == "jitsi").limit(1))
+        if seen is not None:
+            return False
+        return record_attendance(seminar.id, registration.id, "joined", now, f"jitsi:{registration.id}", "jitsi")

@@ -1,0 +1,185 @@
+"""Attendance per registration, in minutes, from everything the platforms and imports told.
+
+Every source becomes join/leave moments (AttendanceEvent): Zoom's webhooks and its report, Teams'
+attendance records, a participant list an organiser uploaded. Per registration the intervals are
+merged, so a dropped connection and a rejoin, or the same session told by a webhook and by the
+report, count once; the total is capped at the seminar's length. A join with no leave lasts until
+the seminar's end. Jitsi tells nothing: the first use of a join link is shown as "joined", and an
+organiser confirms attendance. An organiser's correction wins over all of it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..database import write_transaction
+from ..extensions import db
+from ..models import AttendanceEvent, Registration, RegistrationStatus, Seminar, User
+from ..timeutil import utcnow
+from .models import AttendanceCorrection
+
+# What each stored source is called where people read it.
+SOURCE_LABELS = {"webhook": "zoom", "report": "zoom", "teams": "teams", "csv": "csv", "jitsi": "jitsi"}
+
+
+@dataclass
+class Row:
+    registration: Registration
+    minutes: int
+    sources: list[str]
+    attended: bool
+    joined_at: datetime | None = None
+    correction: AttendanceCorrection | None = None
+
+    @property
+    def source(self) -> str:
+        return "+".join(self.sources) or "-"
+
+
+@dataclass
+class Guest:
+    """A participant the platform told about who matched none of our registrations."""
+
+    label: str
+    minutes: int
+    source: str
+
+
+@dataclass
+class Summary:
+    seminar: Seminar
+    rows: list[Row] = field(default_factory=list)
+    guests: list[Guest] = field(default_factory=list)
+
+    @property
+    def attended(self) -> int:
+        return sum(1 for row in self.rows if row.attended)
+
+    @property
+    def absent(self) -> int:
+        return len(self.rows) - self.attended
+
+
+def merged_seconds(intervals: list[tuple[datetime, datetime]]) -> int:
+    """Total time covered by the intervals, overlaps counted once."""
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += (current_end - current_start).total_seconds()
+            current_start, current_end = start, end
+        elif end > current_end:
+            current_end = end
+    if current_end is not None:
+        total += (current_end - current_start).total_seconds()
+    return int(total)
+
+
+def intervals(events: list[AttendanceEvent], until: datetime) -> list[tuple[datetime, datetime]]:
+    """Join/leave moments paired per participant and source; a join left open lasts `until`.
+    Overlapping joins of one participant (two devices) stay open until the last leave."""
+    groups: dict[tuple, list[AttendanceEvent]] = defaultdict(list)
+    for ev in events:
+        groups[(ev.source, ev.participant_id or f"reg:{ev.registration_id}")].append(ev)
+    found = []
+    for group in groups.values():
+        # At the same moment a leave comes before a join: a rejoin is not an overlap.
+        group.sort(key=lambda ev: (ev.at, ev.event == "joined"))
+        open_count, opened = 0, None
+        for ev in group:
+            if ev.event == "joined":
+                if open_count == 0:
+                    opened = ev.at
+                open_count += 1
+            elif open_count > 0:
+                open_count -= 1
+                if open_count == 0:
+                    found.append((opened, ev.at))
+        if open_count > 0 and opened < until:
+            found.append((opened, until))
+    return found
+
+
+def minutes_from(events: list[AttendanceEvent], seminar: Seminar) -> int:
+    """Minutes from the start on (waiting in the room before it is not attending), capped at the
+    seminar's length (a seminar that ran late does not give more than it lasts)."""
+    start = seminar.start_at
+    clipped = [(max(a, start), b) for a, b in intervals(events, seminar.end_at)]
+    return min(seminar.duration_minutes, merged_seconds(clipped) // 60)
+
+
+def latest_corrections(seminar_id: int) -> dict[int, AttendanceCorrection]:
+    latest: dict[int, AttendanceCorrection] = {}
+    for correction in db.session.scalars(select(AttendanceCorrection).where(
+            AttendanceCorrection.seminar_id == seminar_id).order_by(AttendanceCorrection.id)):
+        latest[correction.registration_id] = correction
+    return latest
+
+
+def summary(seminar: Seminar) -> Summary:
+    """Everyone confirmed for the seminar, with minutes, sources and attended/absent."""
+    events = db.session.scalars(select(AttendanceEvent).where(
+        AttendanceEvent.seminar_id == seminar.id).order_by(AttendanceEvent.at, AttendanceEvent.id)).all()
+    by_reg: dict[int | None, list[AttendanceEvent]] = defaultdict(list)
+    for ev in events:
+        by_reg[ev.registration_id].append(ev)
+    corrections = latest_corrections(seminar.id)
+    result = Summary(seminar)
+    registrations = db.session.scalars(select(Registration).where(
+        Registration.seminar_id == seminar.id, Registration.status == RegistrationStatus.CONFIRMED).order_by(Registration.id))
+    for reg in registrations:
+        own = by_reg.get(reg.id, [])
+        timed = [ev for ev in own if ev.source != "jitsi"]
+        minutes = minutes_from(timed, seminar)
+        sources = sorted({SOURCE_LABELS.get(ev.source, ev.source) for ev in own})
+        joined = min((ev.at for ev in own if ev.event == "joined"), default=None)
+        correction = corrections.get(reg.id)
+        attended = minutes >= seminar.minimum_minutes
+        if correction is not None:
+            attended = correction.attended
+            if correction.minutes is not None:
+                minutes = correction.minutes
+            sources.append("portal")
+        result.rows.append(Row(reg, minutes, sources, attended, joined, correction))
+    guests: dict[str, list[AttendanceEvent]] = defaultdict(list)
+    for ev in by_reg.get(None, []):
+        guests[ev.guest or ev.participant_id or "?"].append(ev)
+    for label, own in sorted(guests.items()):
+        result.guests.append(Guest(label, minutes_from(own, seminar),
+                                   "+".join(sorted({SOURCE_LABELS.get(ev.source, ev.source) for ev in own}))))
+    return result
+
+
+class CorrectionError(ValueError):
+    pass
+
+
+def correct(registration_id: int, *, attended: bool, reason: str, user: User | None,
+            minutes: int | None = None, now: datetime | None = None) -> AttendanceCorrection:
+    """An organiser decides one person's attendance; why, who and when are kept with it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise CorrectionError("a reason is required")
+    if len(reason) > 500:
+        raise CorrectionError("the reason is longer than 500 characters")
+    with write_transaction():
+        reg = db.session.get(Registration, registration_id)
+        if reg is None or reg.status != RegistrationStatus.CONFIRMED:
+            raise CorrectionError("only a confirmed registration's attendance can be corrected")
+        if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
+            raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
+        correction = AttendanceCorrection(
+            seminar_id=reg.seminar_id, registration_id=reg.id, attended=attended, minutes=minutes,
+            reason=reason, by_user_id=user.id if user else None,
+            by_label=(user.email if user else "command line"), at=now or utcnow())
+        db.session.add(correction)
+    return correction
+
+
+def summary_row(seminar: Seminar, registration_id: int) -> Row | None:
+    return next((row for row in summary(seminar).rows if row.registration.id == registration_id), None)
