@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..database import write_transaction
 from ..errors import render_error
 from ..extensions import db
+from ..jobs import kinds
 from ..manage.access import bp, registration_or_404, with_seminar
 from ..models import Job, Registration, Seminar
 from ..notify.mails import compose
@@ -76,7 +77,7 @@ def minutes_chart(result) -> list[Bucket]:
 
 def _follow_up_jobs(seminar: Seminar) -> list[Job]:
     return list(db.session.scalars(select(Job).where(
-        Job.seminar_id == seminar.id, Job.kind == "attendance.follow_up").order_by(Job.id)))
+        Job.seminar_id == seminar.id, Job.kind == kinds.FOLLOW_UP.name).order_by(Job.id)))
 
 
 @bp.get("/seminars/<int:seminar_id>/aanwezigheid")
@@ -183,7 +184,7 @@ def preview_follow_up(seminar: Seminar, which: str):
     row = next((r for r in result.rows if r.attended == wanted), None)
     if row is None:
         return render_error(404, _("No example"), _("Nobody would get this mail at the moment."))
-    kind = "mail.follow_up_attended" if wanted else "mail.follow_up_absent"
+    kind = (kinds.FOLLOW_UP_ATTENDED if wanted else kinds.FOLLOW_UP_ABSENT).name
     job = Job(kind=kind, payload={}, registration=row.registration, seminar=seminar)
     try:
         composed = compose(job)
