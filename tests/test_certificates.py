@@ -177,3 +177,22 @@ def test_the_purge_keeps_certificates_longer_and_logs_both(app, client, seminar)
 def test_privacy_page_says_certificates_are_kept_longer(client):
     html = client.get("/privacy?lang=en").get_data(as_text=True)
     assert "730 days after the seminar" in html
+
+
+def test_logo_and_signatory_from_the_settings(app, seminar, tmp_path):
+    from PIL import Image
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (120, 60), (200, 30, 90)).save(logo)
+    app.config.update(CERTIFICATE_LOGO=str(logo), CERTIFICATE_SIGNATORY="Marieke Ĳzendoorn",
+                      CERTIFICATE_SIGNATORY_ROLE="Directeur", ORGANISATION_NAME="BMK")
+    reader, text = read(certificates.render_pdf(issued(attendee(seminar))))
+    flat = " ".join(text.split())
+    assert "Marieke Ĳzendoorn" in flat and "Directeur" in flat and "Georganiseerd door BMK" in flat
+    assert len(reader.pages[0].images) == 1
+    app.config["CERTIFICATE_LOGO"] = str(tmp_path / "missing.png")  # a wrong path leaves the logo off
+    reader, _ = read(certificates.render_pdf(issued(attendee(seminar, name="Tweede Persoon"))))
+    assert len(reader.pages[0].images) == 0
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    app.config["CERTIFICATE_LOGO"] = str(tmp_path / "broken.png")  # a broken file: left off, logged
+    reader, text = read(certificates.render_pdf(issued(attendee(seminar, name="Derde Persoon"))))
+    assert len(reader.pages[0].images) == 0 and "Derde Persoon" in text

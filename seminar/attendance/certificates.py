@@ -28,6 +28,7 @@ FONTS = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"
 # fontTools reports every font it subsets at INFO: one line per certificate is noise in the log.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
+log = logging.getLogger("seminar.attendance")
 
 
 def verification_url(certificate: Certificate) -> str:
@@ -150,11 +151,14 @@ def render_pdf(certificate: Certificate) -> bytes:
         pdf.set_lang(lang)
         pdf.add_page()
         logo = config.get("CERTIFICATE_LOGO")
+        pdf.set_y(40)
         if logo and Path(logo).is_file():
-            pdf.image(logo, x=(210 - 40) / 2, y=18, w=40)
-            pdf.set_y(50)
-        else:
-            pdf.set_y(40)
+            try:
+                pdf.image(logo, x=(210 - 40) / 2, y=18, w=40)
+                pdf.set_y(50)
+            except Exception as exc:  # noqa: BLE001 - a broken logo must not stop every certificate
+                log.warning("CERTIFICATE_LOGO could not be used (%s); certificates go without it",
+                            exc.__class__.__name__)
         pdf.line_of(title, 28, "B", gap=10, max_lines=1)
         pdf.line_of(_("This is to certify that"), 12, gap=4)
         pdf.line_of(certificate.name, 22, "B", gap=2, max_lines=2)

@@ -38,6 +38,21 @@ class Matcher:
         return self.by_email.get(normalize(email)) if email else None
 
 
+def match_one(seminar_id: int, registrant_id: str | None, email: str | None) -> int | None:
+    """`Matcher.match` for one participant (a webhook): at most two indexed look-ups instead of
+    reading the seminar's whole list."""
+    if registrant_id:
+        found = db.session.scalar(select(Registration.id).where(
+            Registration.seminar_id == seminar_id, Registration.platform_registrant_id == str(registrant_id)))
+        if found is not None:
+            return found
+    if email:
+        return db.session.scalar(select(Registration.id).where(
+            Registration.seminar_id == seminar_id, Registration.email_normalized == normalize(email),
+            Registration.status.in_(MATCHED)))
+    return None
+
+
 def record_attendance(seminar_id: int, registration_id: int | None, event: str, at: datetime,
                       participant_id: str | None, source: str, guest: str | None = None) -> bool:
     """Store one join or leave once, however often the platform tells it (call in a transaction).

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from ..database import write_transaction
 from ..extensions import csrf, db
-from ..attendance.matching import Matcher, record_attendance
+from ..attendance.matching import match_one, record_attendance
 from ..jobs import kinds
 from ..models import Seminar
 
@@ -126,7 +126,7 @@ def _participant(seminar: Seminar, obj: dict, event: str, field: str) -> str:
     if at is None:
         return "no time given: not recorded"
     email = person.get("email") if isinstance(person.get("email"), str) else None
-    reg_id = Matcher(seminar.id).match(str(person.get("registrant_id") or "") or None, email)
+    reg_id = match_one(seminar.id, str(person.get("registrant_id") or "") or None, email)
     participant = person.get("participant_uuid") or person.get("id") or person.get("user_id")
     guest = person.get("user_name") if isinstance(person.get("user_name"), str) else None
     stored = record_attendance(seminar.id, reg_id, event, at, str(participant)[:120] if participant else None,
