@@ -11,10 +11,10 @@ from seminar.attendance.service import CorrectionError, correct, merged_seconds,
 from seminar.extensions import db
 from seminar.models import Registration, Seminar, User
 
-from .conftest import future, work
+from .helpers import future, jobs, work
 from .test_webhooks import deliver, participant
 from .video_kit import app_config, zoom, zoom_stays_clean  # noqa: F401  (fixtures)
-from .video_kit import confirm_many, fresh, jobs
+from .video_kit import confirm_many, fresh
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from seminar.extensions import db
 from seminar.models import AttendanceEvent, Registration, Seminar
 from seminar.timeutil import to_local
 
-from .conftest import future
+from .helpers import future
 from .video_kit import confirm_many, fresh
 
 

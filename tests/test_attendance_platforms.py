@@ -14,8 +14,8 @@ from seminar.tokens import make_token
 from seminar.video.base import platform_meeting_id
 from tests.standins.graph import GraphStandIn
 
-from .conftest import future, work
-from .video_kit import confirm_many, fresh, jobs
+from .helpers import future, jobs, work
+from .video_kit import confirm_many, fresh
 
 USER = "organiser@bmk.example"
 

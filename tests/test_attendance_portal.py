@@ -19,7 +19,7 @@ from seminar.extensions import db
 from seminar.models import AttendanceEvent, Seminar
 from seminar.timeutil import to_local
 
-from .conftest import future
+from .helpers import future
 from .portal_helpers import Staff, attendee, make_user
 from .test_attendance_import import zoom_en
 from .video_kit import fresh
@@ -85,7 +85,7 @@ def test_hosts_see_but_cannot_change(held, client):
 def test_uploading_a_participant_list(held, organiser):
     seminar, anouk, bram = held
     page = f"/manage/seminars/{seminar.id}/aanwezigheid"
-    from .conftest import csrf_from
+    from .helpers import csrf_from
     token = csrf_from(organiser.text(page))
     response = organiser.client.post(f"{page}/import", data={
         "csrf_token": token, "participants": (io.BytesIO(b"Naam;Organisatie\n"), "lijst.csv")},
@@ -153,7 +153,7 @@ def test_evaluation_results_and_exports(held, organiser):
 
 
 def test_the_sign_up_form_asks_function_and_for_accredited_seminars_the_register_number(app, client, make_seminar):
-    from .conftest import Person
+    from .helpers import Person
     from seminar.models import Registration
     seminar = make_seminar(title="Geaccrediteerd seminar")
     page = client.get(f"/seminars/{seminar.slug}").get_data(as_text=True)

@@ -14,7 +14,7 @@ from seminar.extensions import db
 from seminar.models import Registration, Seminar
 from seminar.registration.service import SignUpData, confirm, sign_up
 
-from .conftest import future
+from .helpers import future
 from .video_kit import fresh
 
 A4 = (595.28, 841.89)  # points

@@ -20,8 +20,8 @@ from seminar.models import Job, Registration, Seminar, User
 from seminar.programme.service import cancel_seminar, update_seminar
 from seminar.registration.service import SignUpData, cancel, confirm, sign_up
 
-from .conftest import csrf_from, future, work
-from .video_kit import fresh, jobs
+from .helpers import csrf_from, future, jobs, work
+from .video_kit import fresh
 
 
 @pytest.fixture
