@@ -6,15 +6,13 @@ else that leads back to the person.
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
 from ..database import write_transaction
-from ..exports import safe_cell
+from ..exports import excel_csv, safe_cell
 from ..extensions import db
 from ..models import Registration, RegistrationStatus, Seminar
 from .models import EvaluationAnswer
@@ -74,8 +72,4 @@ def as_csv(seminar: Seminar) -> bytes:
     answers = db.session.scalars(select(EvaluationAnswer).where(EvaluationAnswer.seminar_id == seminar.id)).all()
     rows = sorted(([a.overall, a.usefulness, safe_cell(a.comment)] for a in answers),
                   key=lambda r: (r[0], r[1], r[2]))
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(rows)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return excel_csv(CSV_HEADER, rows)

@@ -6,10 +6,7 @@ above the seminar's minimum, or so corrected); documented in docs/INTERFACE.md.
 """
 from __future__ import annotations
 
-import csv
-import io
-
-from ..exports import safe_cell
+from ..exports import excel_csv, safe_cell
 from ..models import Seminar
 from ..timeutil import to_local
 from .service import summary
@@ -27,8 +24,4 @@ def accreditation_rows(seminar: Seminar) -> list[list[str]]:
 
 
 def accreditation_csv(seminar: Seminar) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow(HEADER)
-    writer.writerows(accreditation_rows(seminar))
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return excel_csv(HEADER, accreditation_rows(seminar))

@@ -203,19 +203,23 @@ FOLLOW_UP = JobKind("attendance.follow_up", lazy_gettext("After the seminar: att
 CERTIFICATE = JobKind("attendance.certificate", lazy_gettext("After the seminar: certificate of attendance"),
                       BULK, FOLLOW_UP_BATCH, handler="seminar.attendance.followup:build_certificate",
                       key="certificate:{registration}", once=True)
+
+
+def _after_mail(name: str, label, key: str, to_users: bool = False) -> JobKind:
+    """A mail after the seminar: bulk, composed in seminar/attendance/mails.py, sent once for ever."""
+    return JobKind(f"mail.{name}", label, BULK, MAIL_BATCH, handler=f"seminar.attendance.mails:{name}",
+                   key=key, once=True, to_users=to_users)
+
+
 # Each person hears once after the seminar (a late correction to "attended" still sends the thanks).
-FOLLOW_UP_ATTENDED = JobKind("mail.follow_up_attended", lazy_gettext("Mail: thanks, with certificate"), BULK,
-                             MAIL_BATCH, handler="seminar.attendance.mails:follow_up_attended",
-                             key="follow-up-attended:{registration}", once=True)
-FOLLOW_UP_ABSENT = JobKind("mail.follow_up_absent", lazy_gettext("Mail: we missed you, with the recording"),
-                           BULK, MAIL_BATCH, handler="seminar.attendance.mails:follow_up_absent",
-                           key="follow-up-absent:{registration}", once=True)
-RECORDING_ONLINE = JobKind("mail.recording_online", lazy_gettext("Mail: the recording is online"), BULK,
-                           MAIL_BATCH, handler="seminar.attendance.mails:recording_online",
-                           key="recording-mail:{registration}:{recording}", once=True)
-ATTENDANCE_SUMMARY = JobKind("mail.attendance_summary", lazy_gettext("Mail: attendance summary for hosts"),
-                             BULK, MAIL_BATCH, handler="seminar.attendance.mails:attendance_summary",
-                             key="attendance-summary:{seminar}:{user_id}", once=True, to_users=True)
+FOLLOW_UP_ATTENDED = _after_mail("follow_up_attended", lazy_gettext("Mail: thanks, with certificate"),
+                                 "follow-up-attended:{registration}")
+FOLLOW_UP_ABSENT = _after_mail("follow_up_absent", lazy_gettext("Mail: we missed you, with the recording"),
+                               "follow-up-absent:{registration}")
+RECORDING_ONLINE = _after_mail("recording_online", lazy_gettext("Mail: the recording is online"),
+                               "recording-mail:{registration}:{recording}")
+ATTENDANCE_SUMMARY = _after_mail("attendance_summary", lazy_gettext("Mail: attendance summary for hosts"),
+                                 "attendance-summary:{seminar}:{user_id}", to_users=True)
 
 # The mail that follows adding an attendee at the platform, by the name in the add job's payload.
 SEAT_MAILS = {kind.short_name: kind for kind in (SEAT_CONFIRMED, PROMOTED)}
