@@ -21,12 +21,14 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="one repeat and smaller loads; does not write the doc")
-    p.add_argument("--only", default="signup,mail,platform", help="comma list of signup, mail, platform")
+    p.add_argument("--only", default="signup,mail,platform,announce",
+                   help="comma list of signup, mail, platform, announce")
     p.add_argument("--backends", default="sqlite,postgresql", help="comma list of sqlite, postgresql")
     p.add_argument("--repeats", type=int, default=None, help="alternated repeats per benchmark (default 3; quick 1)")
     p.add_argument("--signups", type=int, default=None, help="sign-ups per burst (default 600; quick 300)")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent clients in a burst (24–50)")
     p.add_argument("--attendees", type=int, default=650, help="confirmed attendees in the mail fan-out")
+    p.add_argument("--subscribers", type=int, default=2000, help="interest-list addresses announced to")
     p.add_argument("--zoom-attendees", type=int, default=None, help="attendees in the platform fan-out (default 330)")
     p.add_argument("--platform-backends", default="sqlite",
                    help="databases for the platform fan-out (its limit is the platform; default sqlite)")
@@ -72,6 +74,15 @@ def main(argv=None) -> int:
                 results["mail"] = mail.run(backends, sink, repeats, args.attendees)
             except Exception:
                 failures.append("mail: " + traceback.format_exc())
+                log(failures[-1])
+        if "announce" in only:
+            from . import announce
+
+            try:
+                results["announce"] = announce.run(backends, sink, repeats, args.subscribers,
+                                                   signups=30 if args.quick else 60)
+            except Exception:
+                failures.append("announce: " + traceback.format_exc())
                 log(failures[-1])
         if "platform" in only:
             from . import platform_fanout

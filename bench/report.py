@@ -55,6 +55,14 @@ def rows(results: dict) -> list[list[str]]:
                     f"{_f(median([r['change_to_last_s'] for r in cand]), 1)} s "
                     f"(command {_f(median([r['cli_s'] for r in cand]), 1)} s)",
                     _f(median([r["first_to_last_s"] for r in floor]), 2, " s"), "", "reported", "–"])
+    for backend, runs in results.get("announce", {}).items():
+        during, base = runs["announcing"], runs["baseline"]
+        d95, b95 = median([r["confirm_wait_p95_s"] for r in during]), median([r["confirm_wait_p95_s"] for r in base])
+        n = during[0]["subscribers"] if during else 0
+        out.append([f"4 confirmation mail wait p95 while announcing to {n}", backend, _f(d95, 2, " s"),
+                    _f(b95, 2, " s"), "", "≤ baseline + 1 s", _mark(d95 is not None and b95 is not None and d95 <= b95 + 1)])
+        out.append(["4 announcement: all mails accepted", backend,
+                    _f(median([r["announcement_s"] for r in during]), 1, " s"), "", "", "reported", "–"])
     for backend, runs in results.get("platform", {}).items():
         cand = runs["candidate"]
         took = median([r["seconds"] for r in cand])

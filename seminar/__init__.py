@@ -83,6 +83,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .attendance import portal  # noqa: F401  (its views are on the portal's blueprint)
     from .attendance.routes import bp as after_bp
     from .public.routes import bp as public_bp
+    from .reach import mails as _reach_mails  # noqa: F401  (the list's mails and hooks)
+    from .reach.portal import bp as reach_portal_bp
+    from .reach.routes import bp as reach_bp
     from .registration.routes import bp as registration_bp
     from .webhooks.routes import bp as webhooks_bp
 
@@ -94,6 +97,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(manage_routes.bp)  # the portal: manage_admin's and manage_auth's views too
     app.register_blueprint(after_bp)
+    app.register_blueprint(reach_bp)
+    app.register_blueprint(reach_portal_bp)
     register_cli(app)
     kinds.bind()  # every job kind's handlers, looked up now: a wrong name stops the app here
     return app

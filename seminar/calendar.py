@@ -243,11 +243,29 @@ def invite(registration: Registration, method: str, sequence: int, join_link: st
     return data
 
 
-def public_calendar(seminar: Seminar, page_url: str, description: str) -> bytes:
-    """METHOD:PUBLISH for anyone who wants the seminar in their calendar: no personal link."""
-    cal = _calendar("PUBLISH")
-    event = _event(seminar, f"seminar-{seminar.id}@{sender_domain()}", seminar.ical_sequence, description)
+def public_event(seminar: Seminar, page_url: str, description: str,
+                 stamp: datetime | None = None) -> Event:
+    """The seminar as anyone may see it (no personal link): one UID for its whole life, the
+    SEQUENCE that rises with every change of time, title or state."""
+    event = _event(seminar, f"seminar-{seminar.id}@{sender_domain()}", seminar.ical_sequence,
+                   description, stamp)
     event.add("url", page_url)
     event.add("status", "CANCELLED" if seminar.is_cancelled else "CONFIRMED")
-    cal.add_component(event)
+    return event
+
+
+def publish_calendar(events: list[Event], properties: dict | None = None) -> bytes:
+    """METHOD:PUBLISH with these events (and calendar properties such as X-WR-CALNAME)."""
+    cal = _calendar("PUBLISH")
+    for name, value in (properties or {}).items():
+        # A (value, parameters) pair for a property that needs parameters (VALUE=DURATION).
+        value, parameters = value if isinstance(value, tuple) else (value, None)
+        cal.add(name, value, parameters=parameters)
+    for event in events:
+        cal.add_component(event)
     return cal.to_ical()
+
+
+def public_calendar(seminar: Seminar, page_url: str, description: str) -> bytes:
+    """METHOD:PUBLISH for anyone who wants the seminar in their calendar: no personal link."""
+    return publish_calendar([public_event(seminar, page_url, description)])

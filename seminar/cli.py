@@ -229,6 +229,8 @@ def privacy_purge(dry_run):
     for line in report.lines():
         click.echo(("would purge " if dry_run else "purged ") + line)
     click.echo(f"{'would purge' if dry_run else 'purged'} {report.total} registrations in total")
+    for line in report.interest_lines(dry_run):
+        click.echo(line)
 
 
 @privacy_cli.command("export")
@@ -258,7 +260,7 @@ def privacy_erase(email, yes):
     if not yes:
         click.confirm(f"Erase all data of {email}?", abort=True)
     count = privacy.erase_person(email)
-    click.echo(f"erased {count} registrations")
+    click.echo(f"erased {count} registrations (and the address's interest-list entry, if any)")
 
 
 class MigrateCommands(click.Group):
@@ -289,6 +291,23 @@ def migrate_cli(directory, x_arg):
 
     init_migrate(current_app)
     g.directory, g.x_arg = directory, x_arg  # read by Flask-Migrate's commands
+
+
+@seminar_cli.command("announce")
+@click.argument("seminar_id", type=int)
+@click.option("--dry-run", is_flag=True, help="only print how many would get it")
+def announce(seminar_id, dry_run):
+    """Announce a published seminar to the interest list (each address at most once)."""
+    from .reach.announce import AnnounceRefused, announce as announce_seminar
+
+    try:
+        result = announce_seminar(seminar_id, dry_run=dry_run)
+    except AnnounceRefused as exc:
+        raise click.ClickException(f"not announced: {exc}") from None
+    if dry_run:
+        click.echo(f"{result.recipients} would get the announcement")
+    else:
+        click.echo(f"announcement queued for {result.recipients} addresses")
 
 
 def register_cli(app: Flask) -> None:

@@ -118,6 +118,11 @@ def load_config(instance: Path) -> dict:
         "CERTIFICATE_SIGNATORY": env("CERTIFICATE_SIGNATORY") or "",
         "CERTIFICATE_SIGNATORY_ROLE": env("CERTIFICATE_SIGNATORY_ROLE") or "",
         "CERTIFICATE_LOGO": env("CERTIFICATE_LOGO") or "",
+        # Interest list: an address with no confirmation or sign-up this long is asked once whether
+        # it still wants the announcements, and removed when it does not answer within 30 days.
+        "INTEREST_RETENTION_DAYS": env_int("INTEREST_RETENTION_DAYS", 730),
+        # Sites (origins, space separated) that may show /embed in a frame; unset: none.
+        "EMBED_ORIGINS": env("EMBED_ORIGINS") or "",
         "LOAD_EXAMPLE_PROGRAMME": env_bool("LOAD_EXAMPLE_PROGRAMME", False),
         # Worker.
         "WORKER_BATCH_SIZE": env_int("WORKER_BATCH_SIZE", 50),

@@ -68,6 +68,9 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT 1")
         cursor.close()
+        # The driver began a transaction for it: end it, or a connection wanted in autocommit
+        # (single_statement) cannot be switched ("connection in transaction status INTRANS").
+        dbapi_connection.rollback()
     except Exception as exc:  # the driver's own error for a dead connection
         raise DisconnectionError("pooled connection was dropped by the server") from exc
 

@@ -340,9 +340,11 @@ class PurgeLog(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reason: Mapped[str] = mapped_column(String(20))  # retention | lapsed | request | scheduled-run | cert-retention
+    reason: Mapped[str] = mapped_column(String(20))  # retention | lapsed | request | scheduled-run | cert-retention | interest
     seminar_id: Mapped[int | None] = mapped_column(ForeignKey("seminar.id"))
     registrations: Mapped[int] = mapped_column(default=0)
     messages: Mapped[int] = mapped_column(default=0)
     platform_removals: Mapped[int] = mapped_column(default=0)
     certificates: Mapped[int] = mapped_column(default=0)  # certificate records emptied
+    # Interest-list addresses removed (no answer to "still interested?", unconfirmed, on request).
+    subscribers: Mapped[int] = mapped_column(default=0)

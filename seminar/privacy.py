@@ -8,7 +8,9 @@
   code, register number) `CERTIFICATE_RETENTION_DAYS` (default 730) after the seminar: registers
   check proof long after the course. Then only the code stays, so the verification page can say
   the certificate expired from our records.
-- On request, one person's data is exported or erased at once.
+- On request, one person's data is exported or erased at once, their interest-list entry included.
+- The interest list has a clock of its own (reach/retention.py: INTEREST_RETENTION_DAYS), run with
+  every purge.
 The video platform is asked to remove registrants too, and every purge writes a PurgeLog row
 (what, when, how many; no personal data).
 """
@@ -27,6 +29,8 @@ from .attendance.models import AttendanceCorrection
 from .jobs import kinds
 from .models import (ACTIVE_STATUSES, LIVE_STATES, AttendanceEvent, Job, JobState, PurgeLog, Registration,
                      RegistrationStatus, Seminar)
+from .reach import retention as interest_retention
+from .reach import service as interest_list
 from .registration.service import cancel, normalize_email
 from .timeutil import utcnow
 
@@ -37,6 +41,7 @@ class PurgeReport:
     groups: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     # Certificates past CERTIFICATE_RETENTION_DAYS (their own, longer clock): how many.
     certificates: int = 0
+    interest: "interest_retention.ListReport | None" = None
 
     @property
     def total(self) -> int:
@@ -46,6 +51,9 @@ class PurgeReport:
         return [f"{reason}: seminar {seminar_id}: {len(ids)} registrations"
                 for (reason, seminar_id), ids in sorted(self.groups.items())] + (
             [f"certificate-retention: {self.certificates} certificates"] if self.certificates else [])
+
+    def interest_lines(self, dry_run: bool) -> list[str]:
+        return self.interest.lines(dry_run) if self.interest else []
 
 
 def _due(now: datetime) -> PurgeReport:
@@ -72,8 +80,10 @@ def _due(now: datetime) -> PurgeReport:
 def purge(now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
     """Remove personal data that is past its time. With dry_run, only report what would go."""
     now = now or utcnow()
+    interest = interest_retention.run(now, dry_run=dry_run)
     report = _due(now)
     report.certificates = certificates.expiring(now)
+    report.interest = interest
     if dry_run or not (report.total or report.certificates):
         db.session.rollback()
         return report
@@ -165,7 +175,8 @@ def export_person(email: str) -> dict:
             "mails": [{"kind": j.kind.removeprefix("mail."), "sent_at": j.done_at.isoformat() if j.done_at else None}
                       for j in mails if j.message],
         })
-    return {"email": normalize_email(email), "registrations": out}
+    return {"email": normalize_email(email), "registrations": out,
+            "interest_list": interest_list.export(email)}
 
 
 def erase_person(email: str) -> int:
@@ -178,6 +189,7 @@ def erase_person(email: str) -> int:
     ids = [reg.id for reg in regs if reg.status != RegistrationStatus.PURGED]
     if ids:
         _erase(ids, "request", None)
+    interest_list.erase(email)
     return len(ids)
 
 

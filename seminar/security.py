@@ -11,13 +11,15 @@ import re
 from flask import Flask, request
 
 from . import captcha
+from .reach.embed import EMBED_ENDPOINT, frame_ancestors
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'; object-src 'none'")
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
-TOKEN_PATH = re.compile(r"(/r/(?:confirm|manage|join)/|/manage/reset/)[^\s\"'?]+")
+TOKEN_PATH = re.compile(r"(/r/(?:confirm|manage|join|list/(?:confirm|unsubscribe|reserve|still))/"
+                        r"|/manage/reset/)[^\s\"'?]+")
 
 
 def redact(text: str) -> str:
@@ -53,17 +55,27 @@ def init_app(app: Flask) -> None:
     install_log_redaction()
     for handler in app.logger.handlers:
         handler.addFilter(RedactingFilter())
+    frame_ancestors(app.config.get("EMBED_ORIGINS"))  # a wrong entry stops the start, with its name
 
     @app.after_request
     def headers(response):
         h = response.headers
         extra = captcha.csp_sources()
-        h.setdefault("Content-Security-Policy", CSP if not extra else CSP.replace(
+        csp = CSP if not extra else CSP.replace(
             "script-src 'self'", f"script-src 'self' {extra}").replace(
-            "connect-src 'self'", f"connect-src 'self' {extra}") + f"; frame-src {extra}; worker-src 'self' blob: {extra}")
+            "connect-src 'self'", f"connect-src 'self' {extra}") + f"; frame-src {extra}; worker-src 'self' blob: {extra}"
+        # Only the embed page may be framed, and only by EMBED_ORIGINS; every other page by nobody.
+        ancestors = (frame_ancestors(app.config.get("EMBED_ORIGINS"))
+                     if request.endpoint == EMBED_ENDPOINT else "'none'")
+        if ancestors != "'none'":
+            csp = csp.replace("frame-ancestors 'none'", f"frame-ancestors {ancestors}")
+        h.setdefault("Content-Security-Policy", csp)
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("X-Frame-Options", "DENY")
+        if ancestors == "'none'":
+            # X-Frame-Options cannot name several sites; browsers that know frame-ancestors
+            # (all current ones) follow it instead, so the embed page simply leaves it out.
+            h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if app.config["BASE_URL"].startswith("https://") or request.is_secure:

@@ -26,6 +26,7 @@ form_values = st.fixed_dictionaries({}, optional={
     "question": st.one_of(anything, st.text(max_size=1200)),
     "consent": st.sampled_from(["y", "", "on", "false"]),
     "website": st.sampled_from(["", "", "", "http://spam"]),
+    "interest": st.sampled_from(["y", "", "on"]),
 })
 
 

@@ -69,6 +69,7 @@ class JobKind:
     once: bool = False  # the key holds for ever, not only while a job is waiting
     retry: RetryPolicy = BACKOFF
     to_users: bool = False  # a mail to a portal user (payload["user_id"]), not to an attendee
+    to_subscribers: bool = False  # a mail to the interest list (payload["subscriber_id"]): handler gets (job)
     _bound: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -220,6 +221,26 @@ RECORDING_ONLINE = _after_mail("recording_online", lazy_gettext("Mail: the recor
                                "recording-mail:{registration}:{recording}")
 ATTENDANCE_SUMMARY = _after_mail("attendance_summary", lazy_gettext("Mail: attendance summary for hosts"),
                                  "attendance-summary:{seminar}:{user_id}", to_users=True)
+
+
+# ---------------------------------------------------------------- the interest list (seminar/reach)
+# Mails to a subscriber carry payload["subscriber_id"]; their composer (reach/mails.py) gets (job),
+# finds the subscriber and renders the mail itself.
+def _list_mail(name: str, label, lane: Lane, key: str | None, once: bool = False, handler: str | None = None) -> JobKind:
+    return JobKind(f"mail.{name}", label, lane, MAIL_BATCH, handler=f"seminar.reach.mails:{handler or name}",
+                   key=key, once=once, to_subscribers=True)
+
+
+# Someone just asked on the home page (or signed up again) and is waiting for these.
+LIST_CONFIRM = _list_mail("list_confirm", lazy_gettext("Mail: confirm the interest list"), INTERACTIVE, None)
+LIST_KNOWN = _list_mail("list_known", lazy_gettext("Mail: already on the interest list"), INTERACTIVE, None)
+# One announcement per subscriber and seminar, ever (AnnouncementDelivery holds it too).
+ANNOUNCEMENT = _list_mail("announcement", lazy_gettext("Mail: seminar announcement"), BULK,
+                          "announce:{seminar}:{subscriber_id}", once=True, handler="announcement_mail")
+LIST_STILL = _list_mail("list_still", lazy_gettext("Mail: still interested?"), BULK, "list-still:{subscriber_id}")
+# An organiser's test of an announcement, to their own address: they are looking at the portal.
+ANNOUNCEMENT_TEST = JobKind("mail.announcement_test", lazy_gettext("Mail: test of an announcement"), INTERACTIVE,
+                            MAIL_BATCH, handler="seminar.reach.mails:announcement_test", to_users=True)
 
 # The mail that follows adding an attendee at the platform, by the name in the add job's payload.
 SEAT_MAILS = {kind.short_name: kind for kind in (SEAT_CONFIRMED, PROMOTED)}

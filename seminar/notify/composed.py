@@ -28,6 +28,7 @@ class Composed:
     footer: str | None = None  # replaces the attendee footer (mails to portal users)
     confidential: bool = False  # holds a sign-in link: not kept for the outbox view
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, MIME type, data)
+    headers: list[tuple[str, str]] = field(default_factory=list)  # extra headers (List-Unsubscribe)
 
 
 # The language a mail is being composed in, and that app's messages already translated into it.

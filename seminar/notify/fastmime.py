@@ -19,7 +19,6 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from email import policy as email_policy
 try:  # the encoders set_content uses; private, so a Python without them takes the ordinary way
     from email.contentmanager import _encode_base64, _encode_text
 except ImportError:  # pragma: no cover
@@ -31,11 +30,11 @@ from io import BytesIO
 
 from flask import current_app
 
-from .mails import Composed, build_message, new_message_id
+from .mails import POLICY as MESSAGE_POLICY, Composed, build_message, new_message_id
 
 log = logging.getLogger("seminar.worker")
 
-POLICY = email_policy.default  # EmailMessage's policy (build_message)
+POLICY = MESSAGE_POLICY  # build_message's policy
 SMTP_POLICY = POLICY.clone(linesep="\r\n")  # what smtplib.send_message flattens with
 NLCRE = re.compile(r"\r\n|\r|\n")  # how the generator splits payload lines
 
@@ -128,12 +127,15 @@ def _flatten(msg) -> str:
 def _key(composed: Composed) -> tuple:
     config = current_app.config
     return (composed.subject, bool(composed.invite), composed.invite_method,
-            config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"))
+            config["MAIL_DEFAULT_SENDER"], config.get("MAIL_REPLY_TO"),
+            tuple(name for name, _ in composed.headers))
 
 
 def _make_skeleton(composed: Composed) -> Skeleton | None:
+    # Extra headers (List-Unsubscribe: a link per recipient) are slots too, one per header.
     probe = replace(composed, rendered=(SLOT_TEXT, SLOT_HTML),
-                    invite=SLOT_ICS.encode() if composed.invite else None)
+                    invite=SLOT_ICS.encode() if composed.invite else None,
+                    headers=[(name, _header_slot(i)) for i, (name, _) in enumerate(composed.headers)])
     msg = build_message(probe, "", SLOT_TO, 0, date=SLOT_DATE, message_id=SLOT_ID)
     text = _flatten(msg)
     boundaries = [part.get_boundary() for part in msg.walk() if part.is_multipart()]
@@ -143,6 +145,7 @@ def _make_skeleton(composed: Composed) -> Skeleton | None:
         _fold("Message-ID", SLOT_ID): "id",
         _crlf(SLOT_TEXT + "\n"): "text",
         _crlf(SLOT_HTML + "\n"): "html",
+        **{_fold(name, _header_slot(i)): f"h{i}" for i, (name, _) in enumerate(composed.headers)},
     }
     if composed.invite:
         marks[_crlf(SLOT_ICS + "\n")] = "ics"
@@ -158,6 +161,10 @@ def _make_skeleton(composed: Composed) -> Skeleton | None:
         log.warning("mail skeleton: placeholders not found once each; using the email package")
         return None
     return Skeleton(pieces, slots, boundaries)
+
+
+def _header_slot(index: int) -> str:
+    return f"slot-header-{index}"
 
 
 def _skeleton(composed: Composed) -> Skeleton | None:
@@ -190,6 +197,7 @@ def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int
         "id": _fold("Message-ID", new_message_id(job_id)),
         "text": _qp(text),
         "html": _qp(html),
+        **{f"h{i}": _fold(name, value) for i, (name, value) in enumerate(composed.headers)},
     }
     if composed.invite:
         values["ics"] = _qp(composed.invite.decode("utf-8"))

@@ -6,6 +6,8 @@ HTML and, for invites, a `text/calendar` part plus an `.ics` attachment.
 """
 from __future__ import annotations
 
+from email import policy as email_policy
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Callable
@@ -23,8 +25,13 @@ from .composed import Composed, _, in_language, language, ngettext  # noqa: F401
 
 # A mail kind's handler (kinds.py) is its composer: (job, registration) for mails to attendees;
 # mails to portal users (hosts, organisers) carry payload["user_id"] and get (job, user).
+# Mails to the interest list (kind.to_subscribers) are neither: their composer gets (job), finds
+# its recipient and renders (`finish`).
 Composer = Callable[[Job, Registration], "Composed | None"]
 UserComposer = Callable[[Job, User], "Composed | None"]
+# Extra sentences for the "confirm your address" mail (the interest list says that confirming
+# the sign-up confirms the list too); each gives a paragraph or None.
+CONFIRM_NOTES: list[Callable[[Registration], "str | None"]] = []
 
 
 def _details(reg: Registration) -> list[tuple[str, str]]:
@@ -77,6 +84,7 @@ def confirm_address(job: Job, reg: Registration) -> Composed | None:
         _("You signed up for the online seminar below. Please confirm your e-mail address "
           "with the button. Until you do, no seat is reserved for you."),
         ngettext("The link is valid for %(num)d hour.", "The link is valid for %(num)d hours.", hours),
+        *(note(reg) for note in CONFIRM_NOTES),
         _("Did you not sign up yourself? Then you can ignore this mail: without confirmation "
           "your details are removed automatically."),
     ], action=(_("Confirm my sign-up"), tokens.link("confirm", reg)))
@@ -172,6 +180,9 @@ def registration_cancelled(job: Job, reg: Registration) -> Composed | None:
 
 
 def compose(job: Job) -> Composed | None:
+    kind = kinds.get(job.kind)
+    if kind.to_subscribers:
+        return kind.handle()(job)
     if (job.payload or {}).get("user_id") is not None:
         return _compose_for_user(job)
     reg = job.registration
@@ -202,6 +213,13 @@ def _compose_for_user(job: Job) -> Composed | None:
     return composed
 
 
+def finish(composed: Composed, name: str, address: str, lang: str) -> Composed:
+    """Address and render a mail whose composer found its recipient itself (call in_language)."""
+    composed.to = (name, address)
+    _render(composed, lang)
+    return composed
+
+
 def _render(composed: Composed, lang: str) -> None:
     composed.paragraphs = [p for p in composed.paragraphs if p]
     composed.rendered = rendering.render(composed, lang)
@@ -211,11 +229,30 @@ def new_message_id(job_id: int) -> str:
     return make_msgid(idstring=f"job{job_id}", domain=calendar.sender_domain())
 
 
+class OneLineHeader(UnstructuredHeader):
+    """A header written on one line as given. List-Unsubscribe's `<https://…>` must reach mail
+    clients as it is; the email package would fold a URL longer than a line into encoded words
+    (=?utf-8?q?…?=), which RFC 2369 clients do not decode. RFC 5322 allows lines up to 998."""
+
+    def fold(self, *, policy) -> str:
+        line = f"{self.name}: {self}"
+        if line.isascii() and len(line) <= 998 and "\n" not in line and "\r" not in line:
+            return line + policy.linesep
+        return super().fold(policy=policy)
+
+
+_registry = HeaderRegistry()
+for _name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
+    _registry.map_to_type(_name, OneLineHeader)
+# EmailMessage's default policy, with the one-line headers above (fastmime uses the same).
+POLICY = email_policy.default.clone(header_factory=_registry)
+
+
 def build_message(composed: Composed, to_name: str, to_address: str, job_id: int, *,
                   date: str | None = None, message_id: str | None = None) -> EmailMessage:
     config = current_app.config
     sender_name, sender_address = parseaddr(config["MAIL_DEFAULT_SENDER"])
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["Subject"] = composed.subject
     msg["From"] = formataddr((sender_name, sender_address))
     msg["To"] = formataddr((to_name, to_address))
@@ -224,6 +261,8 @@ def build_message(composed: Composed, to_name: str, to_address: str, job_id: int
     msg["Message-ID"] = message_id or new_message_id(job_id)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
+    for name, value in composed.headers:
+        msg[name] = value
     text, html = composed.rendered
     # Quoted-printable keeps every part readable and 7-bit safe (no base64 bodies).
     msg.set_content(text, cte="quoted-printable")

@@ -9,6 +9,8 @@ from .. import calendar, captcha
 from ..errors import render_error
 from ..extensions import db, limiter
 from ..models import SeminarState
+from ..reach.home import index_context
+from ..reach.service import SubscribeData, subscribe
 from ..programme.service import by_slug, page_by_slug, upcoming
 from ..registration.forms import SignUpForm
 from ..registration.service import (NoSuchSeminar, RegistrationClosed, SignUpData, closed_reason,
@@ -21,7 +23,7 @@ bp = Blueprint("public", __name__)
 
 @bp.get("/")
 def index():
-    return render_template("public/index.html", seminars=upcoming())
+    return render_template("public/index.html", seminars=upcoming(), **index_context())
 
 
 @bp.get("/healthz")
@@ -35,7 +37,7 @@ def healthz():
 
 @bp.get("/privacy")
 def privacy():
-    return render_template("public/privacy.html")
+    return render_template("public/privacy.html", interest_days=current_app.config["INTEREST_RETENTION_DAYS"])
 
 
 def _visible_seminar(slug: str, load=by_slug):
@@ -96,11 +98,14 @@ def seminar_page(slug: str):
     try:
         # Finds the seminar in the sign-up's own transaction: no page, or closed, is told the
         # same way as above.
-        sign_up_at(slug, data)
+        reg_id = sign_up_at(slug, data)
     except NoSuchSeminar:
         abort(404)
     except RegistrationClosed as exc:
         return _closed(exc.reason)
+    if form.interest.data:
+        subscribe(SubscribeData(email=data.email, name=data.name, organisation=data.organisation,
+                                location_type=data.location_type, language=data.language), reg_id)
     # Post/Redirect/Get: a reload does not submit twice, and the page is the same for a new and
     # a known address.
     return redirect(url_for("public.signed_up", slug=slug), code=303)

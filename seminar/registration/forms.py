@@ -91,6 +91,9 @@ class SignUpForm(FlaskForm):
         validators=[required(_l("Without your consent we cannot register you."))],
     )
 
+    # The interest list (a purpose of its own): unticked unless the person ticks it.
+    interest = BooleanField(_l("Send me news about upcoming seminars"))
+
     # Honeypot: hidden from people (CSS and aria-hidden), filled in by form-filling bots.
     website = StringField(_l("Leave this field empty"))
 

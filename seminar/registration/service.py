@@ -198,12 +198,60 @@ def confirm(registration_id: int) -> Registration:
         reason = closed_reason(seminar, now)
         if reason:
             raise RegistrationClosed(reason)
-        if seminar.confirmed_count < seminar.capacity:
-            give_seat(reg, now, mail=kinds.SEAT_CONFIRMED)
-        else:
-            reg.status = RegistrationStatus.WAITLISTED
-            reg.waitlisted_at = now
-            kinds.WAITLISTED.enqueue(registration=reg)
+        _seat_or_waitlist(reg, seminar, now)
+    return reg
+
+
+# Called with (registration, now) in the transaction that confirmed an address (the interest
+# list: a sign-up with its checkbox ticked confirms the list too; a sign-up counts as interest).
+CONFIRM_HOOKS: list = []
+
+
+def _seat_or_waitlist(reg: Registration, seminar: Seminar, now: datetime) -> None:
+    if seminar.confirmed_count < seminar.capacity:
+        give_seat(reg, now, mail=kinds.SEAT_CONFIRMED)
+    else:
+        reg.status = RegistrationStatus.WAITLISTED
+        reg.waitlisted_at = now
+        kinds.WAITLISTED.enqueue(registration=reg)
+    for hook in CONFIRM_HOOKS:
+        hook(reg, now)
+
+
+class AlreadyRegistered(Exception):
+    """The address already holds (or waits for) a place at this seminar."""
+
+    def __init__(self, registration: Registration):
+        super().__init__("already registered")
+        self.registration = registration
+
+
+def register_proven(seminar_id: int, data: SignUpData) -> Registration:
+    """Sign up an address that is already proven (a subscriber's personal reserve link): a seat or
+    a waitlist place at once, without a confirmation mail."""
+    now = utcnow()
+    with write_transaction():
+        seminar = lock(Seminar, seminar_id)
+        if seminar is None:
+            raise NoSuchSeminar()
+        reason = closed_reason(seminar, now)
+        if reason:
+            raise RegistrationClosed(reason)
+        normalized = normalize_email(data.email)
+        existing = db.session.scalar(select(Registration).where(
+            Registration.seminar_id == seminar.id, Registration.email_normalized == normalized,
+            Registration.status.in_(ACTIVE_STATUSES)))
+        if existing is not None:
+            raise AlreadyRegistered(existing)
+        reg = Registration(
+            seminar=seminar, name=data.name.strip(), email=data.email.strip(),
+            email_normalized=normalized, organisation=data.organisation.strip(),
+            location_type=data.location_type, question=data.question.strip(),
+            language=data.language, consent_at=now, signed_up_at=now, confirm_mails=0,
+            status=RegistrationStatus.PENDING)
+        db.session.add(reg)
+        db.session.flush()
+        _seat_or_waitlist(reg, seminar, now)
     return reg
 
 

@@ -20,6 +20,7 @@ from typing import Callable
 
 from playwright.sync_api import Page, expect
 
+from ..helpers import free_port
 from ..language import Catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,7 @@ class LiveServer:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = workdir / "server.log"
+        self.embedder_port = free_port()
         self.env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         self.env.update({
             "DATABASE_URL": f"sqlite:///{workdir / 'e2e.db'}",
@@ -73,6 +75,9 @@ class LiveServer:
             "WORKER_POLL_SECONDS": "0.2",  # mails go out within a fraction of a second
             "WEB_CONCURRENCY": "2",
             "PYTHONUNBUFFERED": "1",
+            # The association's site that frames /embed in test_reach.py (a loopback port: Chromium
+            # lets only a local page frame a local server).
+            "EMBED_ORIGINS": f"http://127.0.0.1:{self.embedder_port}",
         })
         self.process: subprocess.Popen | None = None
         # Titles, speakers and descriptions of the seminars made so far: data, the same in both

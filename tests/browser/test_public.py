@@ -144,12 +144,12 @@ def test_the_form_by_keyboard_with_errors_tied_to_their_fields(page: Page, live:
 
     # From there, Tab visits the page in reading order; the hidden honeypot field is skipped.
     order = []
-    for _ in range(10):
+    for _ in range(11):
         page.keyboard.press("Tab")
         order.append(focused(page))
     assert order == [nl("Add to my calendar (.ics)"), "name", "email", "organisation", "function",
                      "location_type", "question", nl("Read the full privacy statement"), "consent",
-                     nl("Sign up")]
+                     "interest", nl("Sign up")]
 
     # Send the form with a wrong address and the rest empty, by keyboard only.
     page.locator("#name").focus()
