@@ -27,6 +27,16 @@ def select_locale() -> str:
     return session.get("lang") if session.get("lang") in languages else languages[0]
 
 
+def check_mail_relay_settings(config) -> None:
+    """A relay setting that can't be read stops the start with a message saying which and why,
+    rather than a worker that sends too fast or not at all."""
+    from .notify.relay.quota import parse_quota
+
+    parse_quota(config.get("MAIL_RATE_LIMIT"))
+    if int(config.get("MAIL_MAX_CONNECTIONS") or 0) < 1:
+        raise ValueError("MAIL_MAX_CONNECTIONS must be 1 or more")
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -40,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(load_config(instance))
     if test_config:
         app.config.update(test_config)
+    check_mail_relay_settings(app.config)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["TIMEZONE"])
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):

@@ -59,6 +59,12 @@ def load_config(instance: Path) -> dict:
         "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER") or "BMK Seminars <seminars@bmk.example>",
         "MAIL_TIMEOUT": env_int("MAIL_TIMEOUT", 30),
+        # The relay's limits (docs/DEPLOY.md has them for Exchange Online, SES, Postmark, Postfix):
+        # connections all workers together may hold, and its quota in Flask-Limiter's notation
+        # (e.g. "30/minute;10000/day"; unset: no known limit, the pace is found by its answers).
+        "MAIL_MAX_CONNECTIONS": env_int("MAIL_MAX_CONNECTIONS", 3),
+        "MAIL_RATE_LIMIT": env("MAIL_RATE_LIMIT") or None,
+        "MAIL_RELAY_REDIS_PREFIX": env("MAIL_RELAY_REDIS_PREFIX") or "seminar:mail-relay",
         # Flask-Mail suppresses sending when app.testing; our tests talk to a real SMTP server.
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_DIR": str(instance / "mail"),

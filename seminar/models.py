@@ -348,3 +348,34 @@ class PurgeLog(db.Model):
     certificates: Mapped[int] = mapped_column(default=0)  # certificate records emptied
     # Interest-list addresses removed (no answer to "still interested?", unconfirmed, on request).
     subscribers: Mapped[int] = mapped_column(default=0)
+
+
+class MailRelayState(db.Model):
+    """The mail relay's pace and health as every worker sees it (notify/relay/control.py): one
+    row, changed only with the row locked. Used when RATELIMIT_STORAGE_URI is not Redis."""
+
+    __tablename__ = "mail_relay_state"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    state: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class MailRelayCount(db.Model):
+    """Messages started in one bucket of one quota window (e.g. 30/60: one bucket per 2.5 s)."""
+
+    __tablename__ = "mail_relay_count"
+
+    limit_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # e.g. "30/60"
+    bucket: Mapped[int] = mapped_column(db.BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class MailRelaySlot(db.Model):
+    """One connection to the relay that a worker may hold; a lease, taken again once it expires
+    (a worker that died gives its connections back by itself)."""
+
+    __tablename__ = "mail_relay_slot"
+
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[float | None] = mapped_column(db.Float)

@@ -1,0 +1,190 @@
+"""The relay budget every worker shares: connections to hold and moments to start a message.
+
+    budget = Budget.from_config(app.config, db.engine)
+    slot = budget.take_connection(holder)          # None: all connections are in use
+    plan = budget.reserve(lane)                    # when this message may start (or: held)
+    budget.report(answer, lane)                    # what the relay said: the controller adjusts
+    budget.release_connection(slot, holder)
+
+MAIL_MAX_CONNECTIONS caps the connections all workers together hold; MAIL_RATE_LIMIT is the
+relay's quota (quota.py). The state lives in the database, or in Redis when
+RATELIMIT_STORAGE_URI is redis:// (store.py, redis_store.py).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from . import control
+from .answers import Answer, Meaning
+from .control import RelayState
+from .quota import Quota, parse_quota
+from .store import DatabaseStore
+
+LEASE_SECONDS = 60.0  # a connection slot not renewed for this long is free again (its worker died)
+CACHE_SECONDS = 1.0   # with no quota and no trouble, the state read this recently is good enough
+INTERACTIVE, BULK = "interactive", "bulk"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`start`: when the message may start (epoch seconds). Otherwise `until`: try again then;
+    `held`: bulk mail held because a quota is used up (not a failure, not an attempt)."""
+
+    start: float | None = None
+    until: float | None = None
+    held: bool = False
+    reason: str = ""
+    holding: bool = False  # a hold is on (for interactive mail that went ahead of it)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the portal shows."""
+
+    throttled: bool
+    throttled_code: int
+    rate: float | None           # messages per second now (None: no pace)
+    quota_rate: float | None     # what MAIL_RATE_LIMIT allows
+    connections: int
+    max_connections: int
+    held_since: float | None
+    held_until: float | None
+    held_reason: str | None
+    alerted_at: float | None
+
+
+class Budget:
+    def __init__(self, store, quota: Quota, max_connections: int,
+                 clock: Callable[[], float] = time.time, lease: float = LEASE_SECONDS):
+        self.store = store
+        self.quota = quota
+        self.max_connections = max(1, max_connections)
+        self.clock = clock
+        self.lease = lease
+        self._cached: tuple[float, RelayState] | None = None
+        self._uncounted = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping, engine, clock: Callable[[], float] = time.time) -> "Budget":
+        quota = parse_quota(config.get("MAIL_RATE_LIMIT"))
+        uri = config.get("RATELIMIT_STORAGE_URI") or ""
+        if uri.startswith(("redis://", "rediss://")):
+            from .redis_store import RedisStore
+
+            store = RedisStore(uri, config.get("MAIL_RELAY_REDIS_PREFIX") or "seminar:mail-relay")
+        else:
+            store = DatabaseStore(engine)
+        return cls(store, quota, int(config.get("MAIL_MAX_CONNECTIONS") or 3), clock)
+
+    # ------------------------------------------------------------------ connections
+    def take_connection(self, holder: str) -> int | None:
+        def take(state: RelayState, tx) -> int | None:
+            now = self.clock()
+            control.climb(state, now, self.quota, self.max_connections)
+            allowed = control.connections_allowed(state, self.max_connections)
+            return tx.take_slot(holder, allowed, self.max_connections, self.lease, now)
+        return self.store.update(take)
+
+    def renew_connection(self, number: int, holder: str) -> bool:
+        """False: the lease ran out and may be someone else's now; stop using the connection."""
+        return self.store.renew_slot(number, holder, self.lease, self.clock())
+
+    def release_connection(self, number: int, holder: str) -> None:
+        self.store.release_slot(number, holder)
+
+    # ------------------------------------------------------------------ pace
+    def reserve(self, lane: str = BULK) -> Plan:
+        now = self.clock()
+        with self._lock:
+            if not self.quota.known and self._cached is not None:
+                seen, state = self._cached
+                if now - seen < CACHE_SECONDS and state.rate is None and state.held_since is None:
+                    # No quota, no trouble: nothing to pace, so no write per message; the starts
+                    # are counted in the next write (the controller measures the rate with them).
+                    self._uncounted += 1
+                    return Plan(start=now)
+            uncounted, self._uncounted = self._uncounted, 0
+
+        def plan(state: RelayState, tx) -> Plan:
+            control.climb(state, now, self.quota, self.max_connections)
+            control.count(state, now, uncounted)
+            holding = state.held_since is not None
+            if lane == BULK and state.held_until is not None and now < state.held_until:
+                return Plan(until=state.held_until, held=True, reason=state.held_reason or "", holding=True)
+            for window in self.quota.windows:
+                if tx.total(window, now) < window.amount:
+                    continue
+                frees = max(tx.frees_at(window, now), now + 1.0)
+                if not window.is_quota:
+                    return Plan(until=frees, reason=f"{window.amount} per {window.seconds} s", holding=holding)
+                if lane == BULK:
+                    reason = f"MAIL_RATE_LIMIT: {window.amount} per {window.seconds} s used up"
+                    control.quota_used_up(state, now, reason, frees)
+                    return Plan(until=frees, held=True, reason=reason, holding=True)
+                # A person is waiting: the relay decides (its count may differ from ours).
+            start = control.next_start(state, now)
+            for window in self.quota.windows:
+                tx.add(window, start)
+            return Plan(start=start, holding=holding)
+
+        result, state = self.store.update(lambda state, tx: (plan(state, tx), state))
+        self._cached = (now, state)
+        return result
+
+    # ------------------------------------------------------------------ answers
+    def report(self, answer: Answer | None, lane: str = BULK) -> None:
+        """What the relay answered a message. None: accepted (only needed while a hold is on)."""
+        now = self.clock()
+
+        with self._lock:
+            uncounted, self._uncounted = self._uncounted, 0
+
+        def note(state: RelayState, tx) -> RelayState:
+            control.count(state, now, uncounted)
+            if answer is None:
+                control.sent(state)
+            elif answer.meaning is Meaning.THROTTLED:
+                control.throttled(state, now, answer.code, answer.connection, self.max_connections)
+            elif answer.meaning is Meaning.QUOTA:
+                control.quota_used_up(state, now, str(answer), self._window_turns(tx, now))
+            return state
+
+        self._cached = (now, self.store.update(note))
+
+    def _window_turns(self, tx, now: float) -> float | None:
+        """When the longest quota window we know frees a message; None: unknown (probe later)."""
+        quotas = [w for w in self.quota.windows if w.is_quota]
+        if not quotas:
+            return None
+        return max(tx.frees_at(quotas[-1], now), now + 60.0)
+
+    def mark_alerted(self) -> bool:
+        """Note that the organisers were told about the current hold; False if already done."""
+        now = self.clock()
+
+        def mark(state: RelayState, tx) -> bool:
+            if state.held_since is None or state.alerted_at is not None:
+                return False
+            state.alerted_at = now
+            return True
+        return self.store.update(mark)
+
+    def status(self) -> Status:
+        state = self.store.read()
+        now = self.clock()
+        return Status(
+            throttled=now - state.throttled_at < control.THROTTLED_SHOWN,
+            throttled_code=state.throttled_code,
+            rate=state.rate,
+            quota_rate=self.quota.rate,
+            connections=control.connections_allowed(state, self.max_connections),
+            max_connections=self.max_connections,
+            held_since=state.held_since,
+            held_until=state.held_until,
+            held_reason=state.held_reason,
+            alerted_at=state.alerted_at,
+        )

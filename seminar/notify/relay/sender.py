@@ -1,0 +1,326 @@
+"""Sending over up to MAIL_MAX_CONNECTIONS connections at once, each reused for many messages.
+
+A `RelaySender` lives as long as its worker process. Callers `submit` messages (already
+flattened to bytes) and read a `Result` for each from `results`. Each of its threads:
+takes a connection slot from the shared budget (all workers together hold at most
+MAIL_MAX_CONNECTIONS), connects, and then, message after message, reserves the next start from
+the shared pace, waits for it, takes the most urgent message (interactive before bulk, bulk
+keeping a share) and sends it. An idle connection is closed and its slot given back soon, so
+another worker can use it.
+
+What the relay answers (answers.py) decides what happens to the message:
+- accepted → Result(ACCEPTED);
+- throttled (454, 432, 421, …) → the controller slows everyone down and the message goes back to
+  the front of its queue, to go out at the slower pace (after a few such answers for the same
+  message it is handed back as Result(WAIT): the job waits, it is not failed);
+- quota used up → Result(HELD), and bulk mail still queued follows without being tried;
+- connection lost → the message goes back to the queue (another connection, another try);
+- temporary (e.g. 451) / permanent (550) for this message → Result(TEMPORARY) / Result(PERMANENT).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import smtplib
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from queue import Queue
+from typing import Any, Callable
+
+from . import smtp
+from .answers import Answer, Meaning, classify_exception
+from .budget import BULK, INTERACTIVE, Budget, Plan
+
+log = logging.getLogger("seminar.worker")
+
+BULK_SHARE = 4        # of every this many messages while both lanes wait, one is bulk
+IDLE_CLOSE = 1.0      # seconds a connection waits for work before its slot is given back
+SLOT_WAIT = 0.25      # seconds between tries for a connection slot while all are taken
+MAX_REQUEUES = 20     # throttled/disconnected this often: hand back to the job queue
+MAX_STAY = 120.0      # seconds a message may stay here (well inside the job's claim lease)
+SHORT_WAIT = 5.0      # a pace wait up to this long is waited out; longer ones go back as WAIT
+
+
+class Kind(enum.Enum):
+    ACCEPTED = "accepted"
+    WAIT = "wait"            # throttled (or the pace is far off): try again at `until`, not an attempt
+    HELD = "held"            # quota used up: held until `until`, not an attempt
+    TEMPORARY = "temporary"  # this message, now: retry later as usual
+    PERMANENT = "permanent"  # never: fail it
+    UNTRIED = "untried"      # the sender stopped before trying it
+
+
+@dataclass
+class Outgoing:
+    key: Any                 # the caller's handle (e.g. the job)
+    sender: str
+    recipient: str
+    data: bytes
+    lane: str = BULK
+    smtputf8: bool = False
+    requeued: int = 0
+    tried: bool = False      # the relay saw it at least once (throttled ones count)
+    deadline: float = 0.0    # time.monotonic() after which it goes back to the job queue
+
+
+@dataclass
+class Result:
+    item: Outgoing
+    kind: Kind
+    answer: Answer | None = None
+    until: float | None = None  # epoch seconds
+    reason: str = ""
+
+
+@dataclass
+class _Lanes:
+    interactive: deque = field(default_factory=deque)
+    bulk: deque = field(default_factory=deque)
+    in_a_row: int = 0  # interactive picks in a row while bulk waited
+
+    def __len__(self) -> int:
+        return len(self.interactive) + len(self.bulk)
+
+    def next_lane(self) -> str:
+        """Interactive first; while both wait, every BULK_SHARE-th message is bulk."""
+        if self.bulk and (not self.interactive or self.in_a_row >= BULK_SHARE - 1):
+            return BULK
+        return INTERACTIVE
+
+    def pick(self, reserved: str) -> Outgoing | None:
+        """The next message for a start reserved for `reserved` (a bulk start may carry either;
+        an interactive one, reserved past a hold on bulk mail, only interactive mail)."""
+        lane = self.next_lane() if reserved == BULK else INTERACTIVE
+        if lane == BULK and self.bulk:
+            self.in_a_row = 0
+            return self.bulk.popleft()
+        if self.interactive:
+            self.in_a_row = self.in_a_row + 1 if self.bulk else 0
+            return self.interactive.popleft()
+        return None
+
+    def put_back(self, item: Outgoing) -> None:
+        (self.interactive if item.lane == INTERACTIVE else self.bulk).appendleft(item)
+
+
+class RelaySender:
+    def __init__(self, budget: Budget, connect: Callable[[], smtplib.SMTP], holder: str,
+                 threads: int | None = None, idle_close: float = IDLE_CLOSE, max_stay: float = MAX_STAY):
+        self.budget = budget
+        self.connect = connect
+        self.holder = holder
+        self.idle_close = idle_close
+        self.max_stay = max_stay
+        self.results: Queue[Result] = Queue()
+        self._lanes = _Lanes()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._run, name=f"relay-{n}", daemon=True)
+                         for n in range(threads or budget.max_connections)]
+        self.connected = 0   # connections open now (this process)
+        self.peak = 0
+        for thread in self._threads:
+            thread.start()
+
+    # ------------------------------------------------------------------ outside
+    def submit(self, items: list[Outgoing]) -> None:
+        with self._cond:
+            if self._stopping:
+                for item in items:
+                    self.results.put(Result(item, Kind.UNTRIED, reason="the sender stopped"))
+                return
+            deadline = time.monotonic() + self.max_stay
+            for item in items:
+                item.deadline = item.deadline or deadline
+                (self._lanes.interactive if item.lane == INTERACTIVE else self._lanes.bulk).append(item)
+            self._cond.notify_all()
+
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._lanes)
+
+    def withdraw(self, reason: str) -> None:
+        """Hand back every message not yet started (e.g. the worker cannot record outcomes)."""
+        with self._cond:
+            items = list(self._lanes.interactive) + list(self._lanes.bulk)
+            self._lanes.interactive.clear()
+            self._lanes.bulk.clear()
+        for item in items:
+            self.results.put(Result(item, Kind.UNTRIED, reason=reason))
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self.withdraw("the sender stopped")
+        for thread in self._threads:
+            thread.join(timeout)
+
+    # ------------------------------------------------------------------ threads
+    def _wait(self, seconds: float) -> bool:
+        """Sleep this long (less when stopping); False when stopping."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while not self._stopping and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            return not self._stopping
+
+    def _run(self) -> None:
+        name = f"{self.holder}:{threading.current_thread().name}"
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or len(self._lanes) > 0)
+                if self._stopping:
+                    return
+            slot = self._take_slot(name)
+            if slot is None:
+                continue
+            try:
+                self._serve(slot, name)
+            except Exception:  # noqa: BLE001 - a bug here must not kill the thread (logged)
+                log.exception("relay sender thread failed")
+            finally:
+                try:
+                    self.budget.release_connection(slot, name)
+                except Exception:  # noqa: BLE001 - the lease expires by itself
+                    log.warning("could not give back a relay connection slot; its lease will expire")
+
+    def _take_slot(self, name: str) -> int | None:
+        try:
+            slot = self.budget.take_connection(name)
+        except Exception:  # noqa: BLE001 - e.g. the database is briefly away
+            log.warning("could not take a relay connection slot", exc_info=True)
+            slot = None
+        if slot is None:
+            self._wait(SLOT_WAIT * random.uniform(0.5, 1.5))
+        return slot
+
+    def _serve(self, slot: int, name: str) -> None:
+        """Hold one connection as long as there is work and the lease holds."""
+        try:
+            conn = self.connect()
+        except Exception as exc:  # noqa: BLE001 - connection trouble, refusals at connect
+            self._connect_failed(exc)
+            return
+        with self._cond:
+            self.connected += 1
+            self.peak = max(self.peak, self.connected)
+        try:
+            while self._serve_one(conn, slot, name):
+                pass
+        finally:
+            with self._cond:
+                self.connected -= 1
+            smtp.close(conn)
+
+    def _connect_failed(self, exc: Exception) -> None:
+        answer = classify_exception(exc)
+        if answer.meaning in (Meaning.THROTTLED, Meaning.QUOTA):
+            self.budget.report(answer)
+            self._wait(1.0)
+            return
+        # The relay cannot be reached (or refuses us): if no connection of ours works either,
+        # hand the queued messages back for a later try instead of spinning on them.
+        log.warning("cannot connect to the mail relay: %s", answer)
+        with self._cond:
+            alone = self.connected == 0
+        if alone:
+            with self._cond:
+                items = list(self._lanes.interactive) + list(self._lanes.bulk)
+                self._lanes.interactive.clear()
+                self._lanes.bulk.clear()
+            for item in items:
+                self.results.put(Result(item, Kind.TEMPORARY, answer,
+                                        reason=f"cannot connect to the mail relay: {answer}"))
+        self._wait(1.0)
+
+    def _serve_one(self, conn: smtplib.SMTP, slot: int, name: str) -> bool:
+        """One message over `conn`; False when the connection is to be closed."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._stopping or len(self._lanes) > 0, self.idle_close):
+                return False  # idle: give the slot back
+            if self._stopping:
+                return False
+            lane = self._lanes.next_lane()
+        if not self.budget.renew_connection(slot, name):
+            return False
+        try:
+            plan = self.budget.reserve(lane)
+        except Exception:  # noqa: BLE001 - the shared state is briefly unreachable: not the relay's fault
+            log.warning("could not reserve a start with the relay budget", exc_info=True)
+            self._wait(1.0)
+            return True
+        if plan.start is None:
+            return self._not_now(plan, lane)
+        if not self._wait(plan.start - self.budget.clock()):
+            return False
+        with self._cond:
+            item = self._lanes.pick(lane)
+        if item is None:
+            return True  # someone else took it meanwhile: the start is spent, no harm done
+        if time.monotonic() > item.deadline:
+            # Waited here long enough (the relay keeps saying "slow down"): back to the job
+            # queue, well before the job's claim lease runs out.
+            self.results.put(Result(item, Kind.WAIT, until=self.budget.clock() + 30.0,
+                                    reason="waited for the relay's pace"))
+            return True
+        return self._send(conn, item, plan)
+
+    def _not_now(self, plan: Plan, lane: str) -> bool:
+        now = self.budget.clock()
+        if plan.held:
+            # Quota used up: every bulk message queued here is held, without trying it.
+            with self._cond:
+                items = list(self._lanes.bulk)
+                self._lanes.bulk.clear()
+            for item in items:
+                self.results.put(Result(item, Kind.HELD, until=plan.until, reason=plan.reason))
+            return True
+        if plan.until is not None and plan.until - now <= SHORT_WAIT:
+            return self._wait(plan.until - now)
+        with self._cond:
+            queue = self._lanes.interactive if lane == INTERACTIVE else self._lanes.bulk
+            items = list(queue)
+            queue.clear()
+        for item in items:
+            self.results.put(Result(item, Kind.WAIT, until=plan.until, reason=plan.reason))
+        return True
+
+    def _send(self, conn: smtplib.SMTP, item: Outgoing, plan: Plan) -> bool:
+        options = ["SMTPUTF8"] if item.smtputf8 else []
+        try:
+            item.tried = True
+            conn.sendmail(item.sender, [item.recipient], item.data, mail_options=options)
+        except Exception as exc:  # noqa: BLE001 - every answer and connection trouble is classified
+            return self._refused(item, classify_exception(exc), exc)
+        self.results.put(Result(item, Kind.ACCEPTED))
+        if plan.holding:
+            self.budget.report(None, item.lane)  # mail goes through again: the hold is over
+        return True
+
+    def _refused(self, item: Outgoing, answer: Answer, exc: Exception) -> bool:
+        """Returns whether the connection can go on."""
+        keep = not answer.connection and not isinstance(exc, (OSError, smtplib.SMTPServerDisconnected))
+        if answer.meaning is Meaning.THROTTLED or (answer.meaning is Meaning.TEMPORARY and answer.connection):
+            if answer.meaning is Meaning.THROTTLED:
+                self.budget.report(answer, item.lane)
+            item.requeued += 1
+            if item.requeued > MAX_REQUEUES:
+                self.results.put(Result(item, Kind.WAIT, answer, until=self.budget.clock() + 30.0,
+                                        reason=str(answer)))
+            else:
+                with self._cond:
+                    self._lanes.put_back(item)
+                    self._cond.notify_all()
+            return keep
+        if answer.meaning is Meaning.QUOTA:
+            self.budget.report(answer, item.lane)
+            status = self.budget.status()
+            self.results.put(Result(item, Kind.HELD, answer, until=status.held_until, reason=str(answer)))
+            return keep
+        kind = Kind.PERMANENT if answer.meaning is Meaning.PERMANENT else Kind.TEMPORARY
+        self.results.put(Result(item, kind, answer, reason=str(answer)))
+        return keep
