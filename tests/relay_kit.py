@@ -65,3 +65,31 @@ def kinds(results) -> dict:
     for result in results:
         out[result.kind] = out.get(result.kind, 0) + 1
     return out
+
+
+def worker_process(db_url: str, instance: str, relay_port: int, config: dict, tag: str, count: int,
+                   conn) -> None:
+    """A worker process of its own (spawned): its own app, budget and sender on the shared
+    database (or Redis), sending `count` messages; sends back the starts it reserved."""
+    from tests.conftest import make_app
+
+    app = make_app(db_url, __import__("pathlib").Path(instance), MAIL_SERVER="127.0.0.1",
+                   MAIL_PORT=relay_port, **config)
+    with app.app_context():
+        budget = Budget.from_config(app.config, db.engine)
+        starts = []
+        reserve = budget.reserve
+
+        def noted(lane="bulk"):
+            plan = reserve(lane)
+            if plan.start is not None:
+                starts.append(plan.start)
+            return plan
+        budget.reserve = noted
+        sender = RelaySender(budget, connector(app.config), f"{tag}-worker")
+        conn.send("ready")
+        conn.recv()  # both start together
+        sender.submit([message(n, tag=tag) for n in range(count)])
+        results = collect(sender, count)
+        sender.close()
+        conn.send(({kind.value: n for kind, n in kinds(results).items()}, starts, sender.peak))

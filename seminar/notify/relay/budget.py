@@ -148,7 +148,7 @@ class Budget:
             if answer is None:
                 control.sent(state)
             elif answer.meaning is Meaning.THROTTLED:
-                control.throttled(state, now, answer.code, answer.connection, self.max_connections)
+                control.throttled(state, now, answer.code, answer.connection, self.max_connections, self.quota)
             elif answer.meaning is Meaning.QUOTA:
                 control.quota_used_up(state, now, str(answer), self._window_turns(tx, now))
             return state

@@ -23,6 +23,7 @@ from .quota import Quota
 CUT_GAP = 1.0          # seconds: throttle answers closer together than this are one signal
 CLIMB_AFTER = 2.0      # seconds without trouble before the rate climbs again
 CLIMB_STEP = 0.05      # per second: this share of the rate it was cut from
+KNOWN_CUT = 0.8       # the step down while paced at a known quota
 MIN_RATE = 0.05        # messages per second: never slower than one each 20 s
 CONNECTION_REGAIN = 60.0  # seconds without a 432/421 before one more connection is allowed
 PERIOD = 2.0           # seconds over which the sending rate is measured
@@ -101,7 +102,8 @@ def count(state: RelayState, at: float, starts: int) -> None:
     state.period_count += starts
 
 
-def throttled(state: RelayState, now: float, code: int, connection: bool, max_connections: int) -> None:
+def throttled(state: RelayState, now: float, code: int, connection: bool, max_connections: int,
+              quota: Quota | None = None) -> None:
     state.throttled_at, state.throttled_code = now, code
     if connection:
         if now - state.last_connection_cut >= CUT_GAP:
@@ -116,8 +118,11 @@ def throttled(state: RelayState, now: float, code: int, connection: bool, max_co
         # No pace yet: halve what was being sent (measured over the last moments).
         span = max(now - state.period_start, 0.5)
         current = max(state.measured, state.period_count / span, 2 * MIN_RATE)
+    # Paced at a known quota and still told to slow down: our moments jittered, or someone else
+    # sends on the same account; a smaller step down does. Without a known quota: halve.
+    known = quota is not None and quota.rate is not None and current >= 0.9 * quota.rate
     state.cut_from = current
-    state.rate = max(MIN_RATE, current / 2)
+    state.rate = max(MIN_RATE, current * (KNOWN_CUT if known else 0.5))
     state.last_cut = now
     # The relay's window needs to empty before the next start.
     state.tat = max(state.tat, now + 1.0 / state.rate)

@@ -12,7 +12,7 @@ from limits import parse_many
 
 # Pacing a hair below the quota leaves room for the jitter between when we start a message and
 # when the relay counts it (the end of DATA, a few round trips later).
-MARGIN = 0.03
+MARGIN = 0.05
 # A window counted in this many buckets (a day: in hours). Counting whole buckets errs towards
 # sending less, by at most one bucket's worth of time.
 BUCKETS = 24

@@ -38,10 +38,14 @@ log = logging.getLogger("seminar.worker")
 
 BULK_SHARE = 4        # of every this many messages while both lanes wait, one is bulk
 IDLE_CLOSE = 1.0      # seconds a connection waits for work before its slot is given back
+IDLE_EXIT = 10.0      # seconds a thread without a connection waits for work before it ends
 SLOT_WAIT = 0.25      # seconds between tries for a connection slot while all are taken
 MAX_REQUEUES = 20     # throttled/disconnected this often: hand back to the job queue
 MAX_STAY = 120.0      # seconds a message may stay here (well inside the job's claim lease)
 SHORT_WAIT = 5.0      # a pace wait up to this long is waited out; longer ones go back as WAIT
+# The message is chosen this long before its start, so that MAIL FROM and RCPT TO are done by
+# then and the message itself (where the relay counts) goes at the paced moment.
+PRE_ROLL = 0.25
 
 
 class Kind(enum.Enum):
@@ -64,6 +68,7 @@ class Outgoing:
     requeued: int = 0
     tried: bool = False      # the relay saw it at least once (throttled ones count)
     deadline: float = 0.0    # time.monotonic() after which it goes back to the job queue
+    reply: Any = None        # a queue for its Result (else the sender's `results`)
 
 
 @dataclass
@@ -118,20 +123,25 @@ class RelaySender:
         self._lanes = _Lanes()
         self._cond = threading.Condition()
         self._stopping = False
-        self._threads = [threading.Thread(target=self._run, name=f"relay-{n}", daemon=True)
-                         for n in range(threads or budget.max_connections)]
+        self.max_threads = threads or budget.max_connections
+        self._threads: list[threading.Thread] = []
+        self._started = 0
         self.connected = 0   # connections open now (this process)
         self.peak = 0
-        for thread in self._threads:
-            thread.start()
 
     # ------------------------------------------------------------------ outside
     def submit(self, items: list[Outgoing]) -> None:
         with self._cond:
             if self._stopping:
                 for item in items:
-                    self.results.put(Result(item, Kind.UNTRIED, reason="the sender stopped"))
+                    self._put(Result(item, Kind.UNTRIED, reason="the sender stopped"))
                 return
+            self._threads = [t for t in self._threads if t.is_alive()]
+            while len(self._threads) < self.max_threads:  # threads come with work, go when idle
+                self._started += 1
+                thread = threading.Thread(target=self._run, name=f"relay-{self._started}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
             deadline = time.monotonic() + self.max_stay
             for item in items:
                 item.deadline = item.deadline or deadline
@@ -142,21 +152,28 @@ class RelaySender:
         with self._cond:
             return len(self._lanes)
 
-    def withdraw(self, reason: str) -> None:
-        """Hand back every message not yet started (e.g. the worker cannot record outcomes)."""
+    def _put(self, result: Result) -> None:
+        (result.item.reply or self.results).put(result)
+
+    def withdraw(self, reason: str, reply: Any = None) -> None:
+        """Hand back the messages not yet started (those answered to `reply`, or all), e.g. when
+        the worker cannot record outcomes."""
         with self._cond:
-            items = list(self._lanes.interactive) + list(self._lanes.bulk)
-            self._lanes.interactive.clear()
-            self._lanes.bulk.clear()
+            items = []
+            for lane in (self._lanes.interactive, self._lanes.bulk):
+                keep = [item for item in lane if reply is not None and item.reply is not reply]
+                items += [item for item in lane if reply is None or item.reply is reply]
+                lane.clear()
+                lane.extend(keep)
         for item in items:
-            self.results.put(Result(item, Kind.UNTRIED, reason=reason))
+            self._put(Result(item, Kind.UNTRIED, reason=reason))
 
     def close(self, timeout: float = 30.0) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         self.withdraw("the sender stopped")
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join(timeout)
 
     # ------------------------------------------------------------------ threads
@@ -172,8 +189,9 @@ class RelaySender:
         name = f"{self.holder}:{threading.current_thread().name}"
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or len(self._lanes) > 0)
-                if self._stopping:
+                self._cond.wait_for(lambda: self._stopping or len(self._lanes) > 0, IDLE_EXIT)
+                if self._stopping or not self._lanes:
+                    self._threads = [t for t in self._threads if t is not threading.current_thread()]
                     return
             slot = self._take_slot(name)
             if slot is None:
@@ -233,7 +251,7 @@ class RelaySender:
                 self._lanes.interactive.clear()
                 self._lanes.bulk.clear()
             for item in items:
-                self.results.put(Result(item, Kind.TEMPORARY, answer,
+                self._put(Result(item, Kind.TEMPORARY, answer,
                                         reason=f"cannot connect to the mail relay: {answer}"))
         self._wait(1.0)
 
@@ -255,7 +273,7 @@ class RelaySender:
             return True
         if plan.start is None:
             return self._not_now(plan, lane)
-        if not self._wait(plan.start - self.budget.clock()):
+        if not self._wait(plan.start - PRE_ROLL - self.budget.clock()):
             return False
         with self._cond:
             item = self._lanes.pick(lane)
@@ -264,10 +282,13 @@ class RelaySender:
         if time.monotonic() > item.deadline:
             # Waited here long enough (the relay keeps saying "slow down"): back to the job
             # queue, well before the job's claim lease runs out.
-            self.results.put(Result(item, Kind.WAIT, until=self.budget.clock() + 30.0,
+            self._put(Result(item, Kind.WAIT, until=self.budget.clock() + 30.0,
                                     reason="waited for the relay's pace"))
             return True
         return self._send(conn, item, plan)
+
+    def _until(self, start: float) -> Callable[[], bool]:
+        return lambda: self._wait(start - self.budget.clock())
 
     def _not_now(self, plan: Plan, lane: str) -> bool:
         now = self.budget.clock()
@@ -277,7 +298,7 @@ class RelaySender:
                 items = list(self._lanes.bulk)
                 self._lanes.bulk.clear()
             for item in items:
-                self.results.put(Result(item, Kind.HELD, until=plan.until, reason=plan.reason))
+                self._put(Result(item, Kind.HELD, until=plan.until, reason=plan.reason))
             return True
         if plan.until is not None and plan.until - now <= SHORT_WAIT:
             return self._wait(plan.until - now)
@@ -286,17 +307,17 @@ class RelaySender:
             items = list(queue)
             queue.clear()
         for item in items:
-            self.results.put(Result(item, Kind.WAIT, until=plan.until, reason=plan.reason))
+            self._put(Result(item, Kind.WAIT, until=plan.until, reason=plan.reason))
         return True
 
     def _send(self, conn: smtplib.SMTP, item: Outgoing, plan: Plan) -> bool:
-        options = ["SMTPUTF8"] if item.smtputf8 else []
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if item.smtputf8 else []
         try:
             item.tried = True
-            conn.sendmail(item.sender, [item.recipient], item.data, mail_options=options)
+            smtp.send(conn, item.sender, item.recipient, item.data, options, self._until(plan.start))
         except Exception as exc:  # noqa: BLE001 - every answer and connection trouble is classified
             return self._refused(item, classify_exception(exc), exc)
-        self.results.put(Result(item, Kind.ACCEPTED))
+        self._put(Result(item, Kind.ACCEPTED))
         if plan.holding:
             self.budget.report(None, item.lane)  # mail goes through again: the hold is over
         return True
@@ -309,7 +330,7 @@ class RelaySender:
                 self.budget.report(answer, item.lane)
             item.requeued += 1
             if item.requeued > MAX_REQUEUES:
-                self.results.put(Result(item, Kind.WAIT, answer, until=self.budget.clock() + 30.0,
+                self._put(Result(item, Kind.WAIT, answer, until=self.budget.clock() + 30.0,
                                         reason=str(answer)))
             else:
                 with self._cond:
@@ -319,8 +340,8 @@ class RelaySender:
         if answer.meaning is Meaning.QUOTA:
             self.budget.report(answer, item.lane)
             status = self.budget.status()
-            self.results.put(Result(item, Kind.HELD, answer, until=status.held_until, reason=str(answer)))
+            self._put(Result(item, Kind.HELD, answer, until=status.held_until, reason=str(answer)))
             return keep
         kind = Kind.PERMANENT if answer.meaning is Meaning.PERMANENT else Kind.TEMPORARY
-        self.results.put(Result(item, kind, answer, reason=str(answer)))
+        self._put(Result(item, kind, answer, reason=str(answer)))
         return keep

@@ -45,3 +45,41 @@ def close(conn: smtplib.SMTP | None) -> None:
             conn.close()
         except OSError:
             pass
+
+
+def send(conn: smtplib.SMTP, sender: str, recipient: str, data: bytes, options: list[str],
+         before_data: Callable[[], bool] | None = None) -> None:
+    """`conn.sendmail(sender, [recipient], data, options)`, step by step, so that the message's
+    end (where relays count it against their quota) can be paced: `before_data` is called after
+    MAIL and RCPT were accepted and before the message goes; it returns False to give up (the
+    transaction is reset, the message not sent). Raises what sendmail raises."""
+    conn.ehlo_or_helo_if_needed()
+    options = list(options)
+    if conn.has_extn("size"):
+        options.append(f"size={len(data)}")
+    code, reply = conn.mail(sender, options)
+    if code != 250:
+        _abandon(conn, code)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = conn.rcpt(recipient)
+    if code not in (250, 251):
+        _abandon(conn, code)
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    if before_data is not None and not before_data():
+        _abandon(conn, 0)
+        raise smtplib.SMTPServerDisconnected("stopped before the message was sent")
+    code, reply = conn.data(data)
+    if code != 250:
+        _abandon(conn, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _abandon(conn: smtplib.SMTP, code: int) -> None:
+    """After a refusal: a 421 means the relay is closing; otherwise reset for the next message."""
+    if code == 421:
+        conn.close()
+        return
+    try:
+        conn.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass

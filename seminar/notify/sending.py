@@ -1,0 +1,254 @@
+"""The mail family of jobs: compose at send time, send through the relay, record each answer.
+
+The registrations and seminars of a claimed batch are read in one query; then each message is
+composed, flattened and handed to the process's relay sender (relay/sender.py) at once, so the
+relay's connections work while the next one is composed. Answers come back per message:
+- accepted: recorded as done, several together in one transaction, never left unrecorded while
+  the worker waits for anything (docs/DELIVERY.md);
+- "slow down" (the relay's pace) or "quota used up": the job waits (deferred: not an attempt,
+  never failed, no growing backoff for one message while its neighbours go on);
+- a temporary refusal of this message: retried with the usual backoff; a permanent one: failed.
+
+With MAIL_SERVER unset every message is written to instance/mail/ instead (transport.py).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from email.generator import BytesGenerator
+from email.utils import parseaddr
+from io import BytesIO
+
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import Job, Registration
+from . import fastmime, rendering
+from .fastmime import message_bytes
+from .mails import build_message, compose
+from .relay.budget import BULK, INTERACTIVE, Budget
+from .relay.sender import Kind, Outgoing, RelaySender, Result
+from .relay.smtp import connector
+from .worker import Done, Outcome, backoff, outcome_connection
+
+log = logging.getLogger("seminar.worker")
+
+# Mail a person is waiting for right now goes first; everything sent to many is bulk.
+INTERACTIVE_KINDS = frozenset({
+    "mail.confirm_address", "mail.already_registered", "mail.seat_confirmed", "mail.promoted",
+    "mail.waitlisted", "mail.registration_cancelled", "mail.password_reset", "mail.invite",
+    "mail.user_invite", "mail.relay_held",
+})
+GROUP, GROUP_SECONDS = 16, 0.005  # accepted mails recorded together: at most this many, this long
+ANSWER_WAIT = 1.0  # seconds between looks at the clock while waiting for answers
+SENDER_KEY = "seminar.relay_sender"
+_SENDER_LOCK = threading.Lock()
+
+
+def lane_of(kind: str) -> str:
+    return INTERACTIVE if kind in INTERACTIVE_KINDS else BULK
+
+
+def relay_sender(app: Flask) -> RelaySender:
+    """The process's sender (its connections outlive the batches), made on first use."""
+    sender = app.extensions.get(SENDER_KEY)
+    if sender is None:
+        with _SENDER_LOCK:
+            sender = app.extensions.get(SENDER_KEY)
+            if sender is None:
+                budget = Budget.from_config(app.config, db.engine)
+                holder = f"{socket.gethostname()}:{os.getpid()}"
+                sender = app.extensions[SENDER_KEY] = RelaySender(budget, connector(app.config), holder)
+    return sender
+
+
+def close_relay_sender(app: Flask) -> None:
+    sender = app.extensions.pop(SENDER_KEY, None)
+    if sender is not None:
+        sender.close()
+
+
+class _Prepared:
+    __slots__ = ("address", "data", "kept", "international", "note", "error")
+
+    def __init__(self, address=None, data=None, kept=None, international=False, note=None, error=None):
+        self.address, self.data, self.kept = address, data, kept
+        self.international, self.note, self.error = international, note, error
+
+
+def _preload(jobs: list[Job]) -> list[Registration]:
+    """Registrations (with their seminars) of the whole batch in one query, so composing the
+    messages reads nothing more from the database. (Keep the list: the session holds its objects
+    only as long as someone else does.)"""
+    ids = {job.registration_id for job in jobs if job.registration_id is not None}
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Registration).where(Registration.id.in_(ids))
+                                   .options(selectinload(Registration.seminar))))
+
+
+def flatten(msg) -> tuple[bytes, bool]:
+    """The bytes to send (CRLF line ends) and whether they need SMTPUTF8 (an address that is not
+    ASCII), as smtplib's send_message decides it."""
+    international = any(not (msg.get(name) or "").isascii() for name in ("From", "To"))
+    out = BytesIO()
+    BytesGenerator(out, policy=msg.policy.clone(linesep="\r\n", utf8=international)).flatten(msg)
+    return out.getvalue(), international
+
+
+def _prepare(job: Job) -> _Prepared:
+    try:
+        composed = compose(job)
+        if composed is None:
+            return _Prepared(note="not sent: no longer applies")
+        name, address = composed.to
+        fast = message_bytes(composed, name, address, job.id)
+        if fast is not None:
+            data, text = fast
+            return _Prepared(address=address, data=data, kept=None if composed.confidential else text)
+        data, international = flatten(build_message(composed, name, address, job.id))
+        kept = None if composed.confidential else data.decode("utf-8", "replace").replace("\r\n", "\n")
+        return _Prepared(address=address, data=data, kept=kept, international=international)
+    except Exception as exc:  # noqa: BLE001 - recorded as a retry of the job (logged)
+        return _Prepared(error=exc)
+
+
+class _Accepted:
+    """Jobs whose mail the relay accepted, not yet recorded as done. Recorded together, in one
+    transaction, before the worker waits for anything, before any other outcome, and at the
+    latest once GROUP of them are waiting or the oldest has waited GROUP_SECONDS."""
+
+    def __init__(self, outcome: Outcome, connection):
+        self.outcome, self.connection = outcome, connection
+        self.results: list[tuple[Job, Done]] = []
+        self.since = 0.0
+
+    def add(self, job: Job, result: Done) -> None:
+        if len(self.results) >= GROUP:
+            self.record()
+        if not self.results:
+            self.since = time.monotonic()
+        self.results.append((job, result))
+
+    def due(self) -> bool:
+        return bool(self.results) and (len(self.results) >= GROUP or time.monotonic() - self.since >= GROUP_SECONDS)
+
+    def record(self) -> None:
+        results, self.results = self.results, []
+        self.outcome.done_together(results, self.connection)
+
+
+class _Batch:
+    """One claimed batch of mail jobs on its way through the sender."""
+
+    def __init__(self, outcome: Outcome, sender: RelaySender):
+        self.outcome, self.sender = outcome, sender
+        self.connection = outcome_connection()
+        self.accepted = _Accepted(outcome, self.connection)
+        self.replies: queue.Queue[Result] = queue.Queue()
+        self.waiting: dict[int, tuple[Job, str, str | None]] = {}  # id(item) -> job, recipient, kept
+        self.envelope_sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+
+    def hand_over(self, job: Job) -> None:
+        p = _prepare(job)
+        if p.error is not None:
+            self.accepted.record()
+            log.error("job %s (%s) could not be composed: %s", self.outcome.job_id(job), job.kind,
+                      p.error.__class__.__name__, exc_info=p.error)
+            self.outcome.retry(job, f"{p.error.__class__.__name__}: {p.error}")
+            return
+        if p.note is not None:
+            self.accepted.add(job, Done(note=p.note))
+            return
+        item = Outgoing(key=job, sender=self.envelope_sender, recipient=p.address, data=p.data,
+                        lane=lane_of(job.kind), smtputf8=p.international, reply=self.replies)
+        self.waiting[id(item)] = (job, p.address, p.kept)
+        self.sender.submit([item])
+
+    def take_answers(self, wait: bool) -> None:
+        """Record every answer in so far; with `wait`, wait for at least one (or a while)."""
+        if wait:
+            self.accepted.record()  # never wait with accepted mail unrecorded
+            try:
+                self._answer(self.replies.get(timeout=ANSWER_WAIT))
+            except queue.Empty:
+                return
+        while True:
+            try:
+                self._answer(self.replies.get_nowait())
+            except queue.Empty:
+                break
+        if self.accepted.due():
+            self.accepted.record()
+
+    def _answer(self, result: Result) -> None:
+        job, recipient, kept = self.waiting.pop(id(result.item))
+        if result.kind is Kind.ACCEPTED:
+            self.accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
+            return
+        self.accepted.record()
+        outcome = self.outcome
+        after = max(1.0, (result.until or 0) - time.time())
+        if result.kind is Kind.HELD:
+            outcome.defer(job, f"held: the relay's quota is used up ({result.reason})", after)
+        elif result.kind is Kind.WAIT:
+            outcome.defer(job, f"waiting for the relay: {result.reason}", after)
+        elif result.kind is Kind.UNTRIED:
+            outcome.release([job], f"not tried: {result.reason}", backoff(1))
+        elif result.kind is Kind.PERMANENT:
+            outcome.failed(job, result.reason)
+        else:
+            outcome.retry(job, result.reason)
+
+    def stop(self) -> None:
+        """Leaving in the middle (an error, Ctrl-C): messages not yet started are withdrawn, and
+        what the relay accepted meanwhile is still recorded, so it is not sent again."""
+        self.sender.withdraw("the batch stopped", self.replies)
+        try:
+            for result in _drain(self.replies):
+                job, recipient, kept = self.waiting.pop(id(result.item), (None, None, None))
+                if job is not None and result.kind is Kind.ACCEPTED:
+                    self.accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
+            self.accepted.record()
+        except Exception:  # noqa: BLE001 - e.g. the database is what failed: the lease covers it
+            log.exception("could not record the mails accepted before the batch stopped")
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+def _drain(replies: queue.Queue) -> list[Result]:
+    out = []
+    while True:
+        try:
+            out.append(replies.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def deliver(jobs: list[Job], outcome: Outcome) -> None:
+    """Run a batch of mail jobs (the worker's "mail" handler)."""
+    loaded = _preload(jobs)
+    batch = _Batch(outcome, relay_sender(current_app._get_current_object()))
+    try:
+        for job in jobs:
+            batch.hand_over(job)
+            batch.take_answers(wait=False)
+        while batch.waiting:
+            batch.take_answers(wait=True)
+        batch.accepted.record()
+    except BaseException:
+        batch.stop()
+        raise
+    finally:
+        batch.close()
+        rendering.forget()
+        fastmime.forget()
+        del loaded
