@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..models import Job, JobState, RegistrationStatus, User
+from ..notify import relay_notice
 from . import service
 from .access import bp, organiser_required
 from .forms import UserForm
@@ -79,7 +80,7 @@ def outbox():
     jobs = service.outbox(state=state, family=family, seminar_id=seminar_id)
     return render_template("manage/outbox.html", jobs=jobs, state=state, family=family,
                            seminar_id=seminar_id, states=[s.value for s in JobState],
-                           recipient=service.job_recipient)
+                           recipient=service.job_recipient, relay=relay_notice.notice())
 
 
 def _job(job_id: int) -> Job:

@@ -23,6 +23,7 @@ from ..video.base import PlatformError
 from . import service
 from .access import bp, organiser_required, registration_or_404, visible_seminars, with_seminar
 from .chart import signup_chart
+from ..notify import mail_schedule, relay_notice
 from .forms import SeminarForm, email_list, normalise_hours
 
 EXPORT_TYPES = {
@@ -38,6 +39,7 @@ def dashboard():
         "manage/dashboard.html", seminars=visible_seminars(), now=utcnow(),
         failed=service.failed_count() if organiser else 0,
         platform_errors=service.seminars_with_platform_errors() if organiser else [],
+        relay=relay_notice.notice() if organiser else None,
     )
 
 
@@ -92,6 +94,7 @@ def seminar_page(seminar: Seminar):
         chart=signup_chart(seminar), digests=digests,
         failed_jobs=programme.failed_jobs(seminar) if organiser else [],
         provider=service.video_provider(seminar),
+        mail_progress=mail_schedule.progress(seminar) if organiser else None,
     )
 
 

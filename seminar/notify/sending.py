@@ -32,27 +32,18 @@ from ..models import Job, Registration
 from . import fastmime, rendering
 from .fastmime import message_bytes
 from .mails import build_message, compose
-from .relay.budget import BULK, INTERACTIVE, Budget
+from .lanes import lane_of
+from .relay.budget import Budget
 from .relay.sender import Kind, Outgoing, RelaySender, Result
 from .relay.smtp import connector
 from .worker import Done, Outcome, backoff, outcome_connection
 
 log = logging.getLogger("seminar.worker")
 
-# Mail a person is waiting for right now goes first; everything sent to many is bulk.
-INTERACTIVE_KINDS = frozenset({
-    "mail.confirm_address", "mail.already_registered", "mail.seat_confirmed", "mail.promoted",
-    "mail.waitlisted", "mail.registration_cancelled", "mail.password_reset", "mail.invite",
-    "mail.user_invite", "mail.relay_held",
-})
 GROUP, GROUP_SECONDS = 16, 0.005  # accepted mails recorded together: at most this many, this long
 ANSWER_WAIT = 1.0  # seconds between looks at the clock while waiting for answers
 SENDER_KEY = "seminar.relay_sender"
 _SENDER_LOCK = threading.Lock()
-
-
-def lane_of(kind: str) -> str:
-    return INTERACTIVE if kind in INTERACTIVE_KINDS else BULK
 
 
 def relay_sender(app: Flask) -> RelaySender:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from ..lanes import BULK, INTERACTIVE
 from . import control
 from .answers import Answer, Meaning
 from .control import RelayState
@@ -25,7 +26,6 @@ from .store import DatabaseStore
 
 LEASE_SECONDS = 60.0  # a connection slot not renewed for this long is free again (its worker died)
 CACHE_SECONDS = 1.0   # with no quota and no trouble, the state read this recently is good enough
-INTERACTIVE, BULK = "interactive", "bulk"
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,22 @@ class Budget:
             state.alerted_at = now
             return True
         return self.store.update(mark)
+
+    def seconds_for(self, count: int, lane: str = BULK) -> float | None:
+        """About how long `count` messages take from now at the pace we know (the quota, slower
+        while throttled, and a hold on bulk mail first); None: no pace known yet."""
+        if count <= 0:
+            return 0.0
+        state, now = self.store.read(), self.clock()
+        rate = state.rate if state.rate is not None else (state.measured or None)
+        seconds = self.quota.seconds_for(count) if self.quota.known else None
+        if rate:
+            seconds = max(seconds or 0.0, (count - 1) / rate)
+        if seconds is None:
+            return None
+        if lane == BULK and state.held_until is not None and state.held_until > now:
+            seconds += state.held_until - now
+        return seconds
 
     def status(self) -> Status:
         state = self.store.read()

@@ -1,0 +1,94 @@
+"""Bulk mail against the relay's quota: start a fan-out early enough, and say when it is done.
+
+600 reminders due at 09:00 through a relay that takes 30 a minute need 20 minutes: they start at
+08:40 (`start_early`, run by the worker's housekeeping), so the last one still goes out by 09:00.
+The portal shows, for a seminar whose mail is going out, how many are left and about when the
+last will have gone (`progress`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import func, select, update
+
+from ..extensions import db
+from ..models import Job, JobState, Seminar
+from ..timeutil import utcnow
+from .lanes import BULK, INTERACTIVE_KINDS
+from .relay.budget import Budget
+
+HORIZON = timedelta(days=1)  # looked this far ahead (a day's quota is the longest that matters)
+LOOK_AHEAD_ROWS = 20_000
+BUDGET_KEY = "seminar.relay_budget"
+OPEN = (JobState.PENDING.value, JobState.CLAIMED.value)
+
+
+def budget(app: Flask | None = None) -> Budget:
+    """A budget for reading (the portal, housekeeping); the worker's sender has its own."""
+    app = app or current_app._get_current_object()
+    found = app.extensions.get(BUDGET_KEY)
+    if found is None:
+        found = app.extensions[BUDGET_KEY] = Budget.from_config(app.config, db.engine)
+    return found
+
+
+def _bulk_mail():
+    return Job.kind.like("mail.%") & Job.kind.not_in(sorted(INTERACTIVE_KINDS))
+
+
+def start_early(now: datetime | None = None) -> int:
+    """Make bulk mail due now when the quota could not otherwise send it by its due time.
+    Returns how many jobs were moved forward. Without a known quota nothing moves."""
+    quota = budget().quota
+    if not quota.known:
+        return 0
+    now = now or utcnow()
+    backlog = db.session.scalar(select(func.count()).select_from(Job).where(
+        _bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now)) or 0
+    upcoming = db.session.execute(
+        select(Job.id, Job.due_at).where(_bulk_mail(), Job.state == JobState.PENDING.value,
+                                         Job.due_at > now, Job.due_at <= now + HORIZON)
+        .order_by(Job.due_at, Job.id).limit(LOOK_AHEAD_ROWS)).all()
+    latest = 0  # the first `latest` upcoming jobs must start now
+    for rank, (_, due) in enumerate(upcoming, start=1):
+        if now + timedelta(seconds=quota.seconds_for(backlog + rank)) >= due:
+            latest = rank
+    if not latest:
+        db.session.rollback()
+        return 0
+    ids = [job_id for job_id, _ in upcoming[:latest]]
+    for start in range(0, len(ids), 500):
+        db.session.execute(update(Job).where(Job.id.in_(ids[start:start + 500]),
+                                             Job.state == JobState.PENDING.value)
+                           .values(due_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+    return latest
+
+
+@dataclass(frozen=True)
+class Progress:
+    left: int                  # bulk mails of this seminar still to go out now
+    done_at: datetime | None   # about when the last of them will have gone (None: not known yet)
+    held: bool                 # held back: the relay's quota is used up
+
+
+def progress(seminar: Seminar, now: datetime | None = None) -> Progress | None:
+    """The seminar's running fan-out (bulk mail due now, not yet sent), or None."""
+    now = now or utcnow()
+    mine = db.session.execute(
+        select(func.count(), func.max(Job.due_at), func.max(Job.id))
+        .where(_bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now, Job.seminar_id == seminar.id)).one()
+    left, last_due, last_id = mine
+    if not left:
+        return None
+    # Everything due before its last mail goes first (the worker claims in due order).
+    ahead = db.session.scalar(select(func.count()).select_from(Job).where(
+        _bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now,
+        (Job.due_at < last_due) | ((Job.due_at == last_due) & (Job.id <= last_id)))) or left
+    relay = budget()
+    seconds = relay.seconds_for(ahead, BULK)
+    status = relay.status()
+    held = status.held_until is not None and status.held_until > relay.clock()
+    return Progress(left, None if seconds is None else now + timedelta(seconds=seconds), held)
