@@ -21,14 +21,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="one repeat and smaller loads; does not write the doc")
-    p.add_argument("--only", default="signup,mail,platform,announce",
-                   help="comma list of signup, mail, platform, announce")
+    p.add_argument("--only", default="signup,relay,platform,announce",
+                   help="comma list of signup, relay, platform, announce (and mail: the retired loopback fan-out)")
     p.add_argument("--backends", default="sqlite,postgresql", help="comma list of sqlite, postgresql")
     p.add_argument("--repeats", type=int, default=None, help="alternated repeats per benchmark (default 3; quick 1)")
     p.add_argument("--signups", type=int, default=None, help="sign-ups per burst (default 600; quick 300)")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent clients in a burst (24–50)")
     p.add_argument("--attendees", type=int, default=650, help="confirmed attendees in the mail fan-out")
     p.add_argument("--subscribers", type=int, default=2000, help="interest-list addresses announced to")
+    p.add_argument("--relay-attendees", type=int, default=300, help="confirmed attendees in the relay fan-out")
     p.add_argument("--zoom-attendees", type=int, default=None, help="attendees in the platform fan-out (default 330)")
     p.add_argument("--platform-backends", default="sqlite",
                    help="databases for the platform fan-out (its limit is the platform; default sqlite)")
@@ -84,6 +85,14 @@ def main(argv=None) -> int:
             except Exception:
                 failures.append("announce: " + traceback.format_exc())
                 log(failures[-1])
+        if "relay" in only:
+            from . import relay_fanout
+
+            try:
+                results["relay"] = relay_fanout.run(backends, repeats, args.relay_attendees)
+            except Exception:
+                failures.append("relay: " + traceback.format_exc())
+                log(failures[-1])
         if "platform" in only:
             from . import platform_fanout
 
@@ -108,7 +117,9 @@ def main(argv=None) -> int:
         "mode": "quick" if args.quick else "full", "duration_min": duration, "command": command,
         "schema": sorted(SCHEMA_NOTES),
         "settings": (f"{signups} measured sign-ups per burst after {2 * args.concurrency} warm-up sign-ups, "
-                     f"{args.concurrency} concurrent clients; {args.attendees} attendees in the mail fan-out; "
+                     f"{args.concurrency} concurrent clients; {args.relay_attendees} attendees in the relay fan-out "
+                     f"(relay stand-in in its own process: 25 ms before every reply, 20 messages/s, "
+                     f"3 connections; MAIL_MAX_CONNECTIONS=3); "
                      f"{zoom_n} in the platform fan-out (Zoom stand-in: 1 registrant call/s, 5 % of calls "
                      f"failing; stragglers waited for up to {120} s); gunicorn.conf.py and every service setting at its "
                      "default (RATELIMIT_ENABLED=0, SECRET_KEY set, LOAD_EXAMPLE_PROGRAMME=0, MAIL_SERVER = the "

@@ -49,8 +49,8 @@ def rows(results: dict) -> list[list[str]]:
         c_rate, f_rate = median([r["mails_per_s"] for r in cand]), median([r["mails_per_s"] for r in floor])
         ratio = _ratio(c_rate, f_rate)
         n = cand[0]["mails"] if cand else 0
-        out.append([f"2 mail fan-out ({n} attendees): mails/s first→last", backend, _f(c_rate), _f(f_rate),
-                    _f(ratio, 2, "×"), "≥ 0.7×", _mark(ratio is not None and ratio >= 0.7)])
+        out.append([f"2 loopback mail fan-out ({n} attendees): mails/s first→last", backend, _f(c_rate),
+                    _f(f_rate), _f(ratio, 2, "×"), "retired (reported)", "–"])
         out.append(["2 change → last attendee informed", backend,
                     f"{_f(median([r['change_to_last_s'] for r in cand]), 1)} s "
                     f"(command {_f(median([r['cli_s'] for r in cand]), 1)} s)",
@@ -63,21 +63,56 @@ def rows(results: dict) -> list[list[str]]:
                     _f(b95, 2, " s"), "", "≤ baseline + 1 s", _mark(d95 is not None and b95 is not None and d95 <= b95 + 1)])
         out.append(["4 announcement: all mails accepted", backend,
                     _f(median([r["announcement_s"] for r in during]), 1, " s"), "", "", "reported", "–"])
+    for backend, runs in results.get("relay", {}).items():
+        for key, label, target in (("known", "quota in the settings", 1.15), ("unknown", "quota not set", 2.0)):
+            cand = runs.get(key, [])
+            if not cand:
+                continue
+            ratio = median([r["ratio"] for r in cand])
+            out.append([f"2 relay fan-out ({cand[0]['attendees']} attendees, {label}): s first→last accepted",
+                        backend, _f(median([r["first_to_last_s"] for r in cand]), 1),
+                        _f(median([r["bound_s"] for r in cand]), 1), _f(ratio, 2, "×"), f"≤ {target:.2f}× bound",
+                        _mark(ratio is not None and ratio <= target)])
+        both = runs.get("known", []) + runs.get("unknown", [])
+        if both:
+            lost, twice = sum(r["lost"] for r in both), sum(r["twice"] for r in both)
+            peak = max(r["peak_connections"] for r in both)
+            out.append(["2 lost · sent twice · peak connections (cap 3)", backend, f"{lost} · {twice} · {peak}", "",
+                        "", "0 · 0 · ≤ 3", _mark(lost == 0 and twice == 0 and peak <= 3)])
+            waits = [r["person_s"] for r in both if r["person_s"] is not None]
+            person = median(waits) if waits else None
+            worst = max(waits) if waits else None
+            out.append(["2 sign-up → confirmation at the relay while it drains (median / worst)", backend,
+                        f"{_f(person, 1)} / {_f(worst, 1)} s", "", "", "≤ 10 s",
+                        _mark(worst is not None and len(waits) == len(both) and worst <= 10)])
+            cpu = median([r["worker_cpu_per_mail_ms"] for r in both])
+            out.append(["2 worker CPU per mail", backend, _f(cpu, 2, " ms"), "", "", "≤ 3 ms",
+                        _mark(cpu is not None and cpu <= 3)])
     for backend, runs in results.get("platform", {}).items():
         cand = runs["candidate"]
         took = median([r["seconds"] for r in cand])
         bound = median([r["bound_s"] for r in cand])
-        ratio = _ratio(took, bound)
+        # Judged on the median of the rounds' own ratios (the 5 % failures land differently each time).
+        ratio = median([r["seconds"] / r["bound_s"] for r in cand if r["bound_s"]])
         n = cand[0]["attendees"] if cand else 0
         lost = sum(r["lost"] for r in cand)
         late = sum(r.get("late", 0) for r in cand)
         twice = sum(r["added_twice"] for r in cand)
         incomplete = any(not r.get("complete", True) for r in cand)
         out.append([f"3 platform fan-out ({n} confirm at once): s until all added", backend,
-                    ("> " if incomplete else "") + _f(took, 1), _f(bound, 1), _f(ratio, 2, "×"), "≤ 1.15× bound",
-                    _mark(ratio is not None and ratio <= 1.15)])
+                    ("> " if incomplete else "") + _f(took, 1), _f(bound, 1), _f(ratio, 2, "×"), "≤ 1.10× bound (median of rounds)",
+                    _mark(ratio is not None and ratio <= 1.10)])
         out.append(["3 lost · still queued at the end · added twice", backend, f"{lost} · {late} · {twice}", "", "",
                     "0 · 0 · 0", _mark(lost == 0 and late == 0 and twice == 0)])
+    for backend, runs in results.get("relay", {}).items():
+        peaks = {}
+        for r in runs.get("known", []) + runs.get("unknown", []):
+            for role, mb in r.get("peak_rss_mb", {}).items():
+                peaks[role] = max(peaks.get(role, 0.0), mb)
+        if peaks:
+            web, worker = peaks.get("web"), peaks.get("worker")
+            out.append(["4 peak RSS during 2: gunicorn worker / worker", backend, f"{_f(web)} / {_f(worker)} MB",
+                        "", "", "≤ 100 MB each", _mark(all(v <= 100 for v in (web, worker) if v is not None))])
     for name, key in (("signup", "1"), ("mail", "2"), ("platform", "3")):
         for backend, runs in results.get(name, {}).items():
             peaks = {}
@@ -145,6 +180,15 @@ def details(results: dict) -> str:
                    f"{_f(median([r['sink_cpu_per_mail_ms'] for r in f]), 2)} ms CPU per mail, busy "
                    f"{_f(median([r['sink_busy'] * 100 for r in f]))} % of one core; raw smtplib sender "
                    f"{_f(median([r['sender_cpu_s'] / r['mails'] * 1000 for r in f]), 2)} ms CPU per mail")
+    for backend, runs in results.get("relay", {}).items():
+        for key, label in (("known", "quota in the settings"), ("unknown", "quota not set")):
+            for r in runs.get(key, []):
+                out.append(f"- Relay fan-out, {backend}, {label}: {r['accepted']} updates accepted in "
+                           f"{r['first_to_last_s']:.1f} s (bound {r['bound_s']:.1f} s, {r['ratio']:.2f}×), last "
+                           f"{r['change_to_last_s']:.1f} s after the command started; the person's confirmation "
+                           f"{_f(r['person_s'], 1)} s after their sign-up; peak {r['peak_connections']} connections; "
+                           f"relay refusals {r['answers'] or 'none'}; worker {r['worker_cpu_per_mail_ms']:.2f} ms CPU "
+                           f"per mail")
     for backend, runs in results.get("platform", {}).items():
         for label, key in (("", "candidate"), (" (diagnostic: no failures)", "no_failures")):
             for r in runs.get(key, []):
