@@ -188,15 +188,26 @@ QP_SAMPLES = [
 
 
 def test_quoted_printable_line_by_line_is_the_email_packages():
-    from email.contentmanager import _encode_text
+    from email.message import EmailMessage
 
     fastmime.forget()
     for sample in QP_SAMPLES + ["\n".join(QP_SAMPLES), "\r\n".join(QP_SAMPLES) + "\r\n"]:
-        expected = fastmime._crlf(_encode_text(sample, "utf-8", "quoted-printable", fastmime.POLICY)[1])
+        msg = EmailMessage()
+        msg.set_content(sample, cte="quoted-printable")
+        expected = fastmime._crlf(msg.get_payload())
         assert fastmime._qp(sample) == expected, sample
         assert fastmime._qp(sample) == expected, sample  # the second time from the lines kept
     fastmime.forget()
     assert not fastmime._qp_lines
+
+
+def test_base64_lines_are_the_email_packages():
+    from email.message import EmailMessage
+
+    for data in (b"", b"x", b"BEGIN:VCALENDAR\r\n" * 100, bytes(range(256)) * 3):
+        msg = EmailMessage()
+        msg.set_content(data, maintype="application", subtype="ics")
+        assert fastmime._base64(data) == msg.get_payload()
 
 
 def test_messages_looked_up_once_per_language_are_flask_babels(app):

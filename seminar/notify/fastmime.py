@@ -7,7 +7,9 @@ moved: one calendar update per attendee) the messages of one kind differ only in
 Message-ID and the encoded bodies. So per group (same subject, same parts) the message is built
 once by `build_message` with placeholders in those places and flattened as `smtplib` would; each
 message then is that skeleton with its own header lines (folded by the email package's policy)
-and bodies (encoded by the email package's own encoders) put in.
+and bodies put in: quoted-printable line by line with `email.quoprimime.body_encode` (what
+`set_content` uses), base64 with `base64.encodebytes` (the same 76-character lines). Only public
+names: no private encoders of the email package.
 
 Every new skeleton is checked once against a message built the ordinary way (same boundaries,
 date and Message-ID): if the bytes differ, that group falls back to the ordinary way. Addresses
@@ -15,14 +17,11 @@ that are not ASCII (SMTPUTF8) always take the ordinary way.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-try:  # the encoders set_content uses; private, so a Python without them takes the ordinary way
-    from email.contentmanager import _encode_base64, _encode_text
-except ImportError:  # pragma: no cover
-    _encode_base64 = _encode_text = None
 from email.quoprimime import body_encode
 from email.generator import BytesGenerator
 from email.utils import formataddr, formatdate, parseaddr
@@ -93,14 +92,16 @@ MAX_QP_LINES = 4096
 
 
 def _qp(text: str) -> str:
-    """`_encode_text(text, "utf-8", "quoted-printable", POLICY)`, CRLF line ends, line by line.
+    """The quoted-printable body `set_content(text, cte="quoted-printable")` makes, CRLF line
+    ends, line by line.
 
-    `_encode_text` joins the UTF-8 lines with LF and `body_encode` encodes each line on its own
+    `set_content` joins the UTF-8 lines with LF and `body_encode` encodes each line on its own
     (the line ends it leaves alone; everything it escapes is escaped before it splits), so the
-    body's encoding is the encodings of its lines one after the other, each ending in LF."""
+    body's encoding is the encodings of its lines one after the other, each ending in LF. An
+    empty text is one empty line."""
     lines = text.encode("utf-8").splitlines()
     if not lines:
-        return _crlf(_encode_text(text, "utf-8", "quoted-printable", POLICY)[1])
+        return "\r\n"
     out = []
     for line in lines:
         done = _qp_lines.get(line)
@@ -111,6 +112,12 @@ def _qp(text: str) -> str:
             _qp_lines[line] = done
         out.append(done)
     return "".join(out)
+
+
+def _base64(data: bytes) -> str:
+    """Base64 in lines of 76 characters, each ending in LF, as `set_content` writes a binary part
+    (at the policy's 78-character lines)."""
+    return base64.encodebytes(data).decode("ascii")
 
 
 def forget() -> None:
@@ -149,7 +156,7 @@ def _make_skeleton(composed: Composed) -> Skeleton | None:
     }
     if composed.invite:
         marks[_crlf(SLOT_ICS + "\n")] = "ics"
-        marks[_crlf(_encode_base64(SLOT_ICS.encode(), POLICY.max_line_length))] = "ics64"
+        marks[_crlf(_base64(SLOT_ICS.encode()))] = "ics64"
     pattern = re.compile("|".join(re.escape(m) for m in sorted(marks, key=len, reverse=True)))
     pieces, slots, at = [], [], 0
     for match in pattern.finditer(text):
@@ -182,7 +189,7 @@ def _skeleton(composed: Composed) -> Skeleton | None:
 def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int) -> tuple[bytes, str] | None:
     """(the bytes smtplib.send_message would send, the same message as a string with LF line ends),
     or None when this message must be built the ordinary way."""
-    if _encode_text is None or _encode_base64 is None or composed.attachments:
+    if composed.attachments:
         return None  # attachments (a certificate) take the ordinary way
     sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
     if not (to_address.isascii() and sender.isascii()):
@@ -201,7 +208,7 @@ def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int
     }
     if composed.invite:
         values["ics"] = _qp(composed.invite.decode("utf-8"))
-        values["ics64"] = _crlf(_encode_base64(composed.invite, POLICY.max_line_length))
+        values["ics64"] = _crlf(_base64(composed.invite))
     for boundary in skeleton.boundaries:
         if any(boundary in value for value in values.values()):
             return None  # the generator would have chosen another boundary
