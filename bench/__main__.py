@@ -21,8 +21,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="one repeat and smaller loads; does not write the doc")
-    p.add_argument("--only", default="signup,relay,platform,announce",
-                   help="comma list of signup, relay, platform, announce (and mail: the retired loopback fan-out)")
+    p.add_argument("--only", default="signup,relay,platform,announce,mailcpu",
+                   help="comma list of signup, relay, platform, announce, mailcpu (and mail: the retired loopback fan-out)")
     p.add_argument("--backends", default="sqlite,postgresql", help="comma list of sqlite, postgresql")
     p.add_argument("--repeats", type=int, default=None, help="alternated repeats per benchmark (default 3; quick 1)")
     p.add_argument("--signups", type=int, default=None, help="sign-ups per burst (default 600; quick 300)")
@@ -92,6 +92,18 @@ def main(argv=None) -> int:
                 results["relay"] = relay_fanout.run(backends, repeats, args.relay_attendees)
             except Exception:
                 failures.append("relay: " + traceback.format_exc())
+                log(failures[-1])
+        if "mailcpu" in only:
+            import json
+            import subprocess
+
+            from .common import PY
+
+            out = subprocess.run([PY, "-m", "bench.mail_cpu"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+            if out.returncode == 0:
+                results["mailcpu"] = json.loads(out.stdout.strip().splitlines()[-1])
+            else:
+                failures.append("mailcpu: " + out.stderr[-2000:])
                 log(failures[-1])
         if "platform" in only:
             from . import platform_fanout

@@ -104,6 +104,11 @@ def rows(results: dict) -> list[list[str]]:
                     _mark(ratio is not None and ratio <= 1.10)])
         out.append(["3 lost · still queued at the end · added twice", backend, f"{lost} · {late} · {twice}", "", "",
                     "0 · 0 · 0", _mark(lost == 0 and late == 0 and twice == 0)])
+    cpu = results.get("mailcpu")
+    if cpu:
+        out.append([f"5 making one mail ({cpu['bytes']} bytes, CPU): plain way / fastmime", "–",
+                    f"{_f(cpu['plain_ms'], 2)} / {_f(cpu['fast_ms'], 2)} ms", "", "",
+                    "plain ≤ 3 ms, else the fast way stays", "plain " + _mark(cpu["plain_ms"] <= 3)])
     for backend, runs in results.get("relay", {}).items():
         peaks = {}
         for r in runs.get("known", []) + runs.get("unknown", []):
