@@ -27,8 +27,8 @@ def measure(count: int = 300) -> dict:
     from seminar.models import Job
     from seminar.notify import fastmime
     from seminar.notify.mails import build_message, compose
-    from seminar.notify.sending import flatten
-    from seminar.notify.worker import run_due
+    from seminar.notify.delivery import flatten
+    from seminar.jobs.worker import run_due
     from seminar.programme.service import create_seminar, update_seminar
     from seminar.registration.service import SignUpData, confirm, sign_up
 

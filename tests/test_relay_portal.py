@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from seminar.extensions import db
-from seminar.models import Job
+from seminar.jobs import kinds
+from seminar.models import Job, JobState
 from seminar.notify import mail_schedule, relay_notice
 from seminar.notify.relay.answers import classify
 from seminar.timeutil import utcnow
@@ -26,8 +27,9 @@ def app_config():
 
 
 def _queue(seminar, kind: str, count: int, due: datetime) -> None:
-    db.session.execute(insert(Job), [dict(kind=kind, seminar_id=seminar.id, due_at=due, payload={},
-                                          state="pending", attempts=0) for _ in range(count)])
+    lane = kinds.get(kind).lane
+    db.session.execute(insert(Job), [dict(kind=kind, lane=lane, seminar_id=seminar.id, due_at=due, payload={},
+                                          state=JobState.PENDING, attempts=0) for _ in range(count)])
     db.session.commit()
 
 

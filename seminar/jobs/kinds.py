@@ -175,6 +175,10 @@ SEMINAR_CANCELLED = _mail("seminar_cancelled", BULK, "seminar-cancelled:{registr
 PASSWORD_RESET = _user_mail("password_reset", INTERACTIVE, None, lazy_gettext("Mail: portal password link"))
 HOST_DIGEST = _user_mail("host_digest", BULK, "digest:{seminar}:{user_id}:{hours}",
                          lazy_gettext("Mail: attendee list for hosts"))
+# Bulk mail held for over an hour (the relay's quota is used up): one to each organiser per hold.
+# Interactive: it must not wait behind the very mail that is held.
+RELAY_HELD = _user_mail("relay_held", INTERACTIVE, "relay-held:{held}:{user_id}",
+                        lazy_gettext("Mail: relay quota used up, mail held"))
 
 # ---------------------------------------------------------------- calls to the video platform
 # Attendees' seat mails wait for these two. Adding runs many attendees per call (attendees.py).

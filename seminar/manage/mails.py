@@ -11,6 +11,8 @@ from ..notify.mails import Composed
 from ..templating import when
 from ..tokens import external_url
 from ..notify.digests import digest_for, previous_digest_at
+from ..notify.mail_schedule import budget
+from ..notify.relay_notice import moment
 from .passwords import INVITE_DAYS, RESET_HOURS, make_reset_token
 
 
@@ -97,4 +99,32 @@ def password_reset(job: Job, user: User) -> Composed | None:
         action=(_("Choose a password"), link),
         footer=_("You receive this mail because you have an account for the seminar portal."),
         confidential=True,
+    )
+
+
+def relay_held(job: Job, user: User) -> Composed | None:
+    """Bulk mail has been held for over an hour: the relay's quota is used up (notify/relay_notice)."""
+    status = budget().status()
+    since = moment(job.payload.get("held") or status.held_since)
+    paragraphs = [
+        _hello(user),
+        _("Since %(time)s the mail relay has refused more mail: its quota is used up.",
+          time=format_datetime(since, "d MMMM HH:mm")) if since else
+        _("The mail relay has refused more mail: its quota is used up."),
+        _("Mail to many (calendar updates, reminders, announcements) is held back and goes out by "
+          "itself once the quota allows it again. Nothing is lost. Mail a person is waiting for "
+          "(confirmations) is still tried first."),
+    ]
+    if status.held_until is not None:
+        paragraphs.append(_("The next try is at about %(time)s.",
+                            time=format_datetime(moment(status.held_until), "d MMMM HH:mm")))
+    if status.held_reason:
+        paragraphs.append(_("The relay said: %(reason)s", reason=status.held_reason))
+    paragraphs.append(_("If this happens more often, ask for a higher quota, or set MAIL_RATE_LIMIT "
+                        "to the relay's quota so that the service spreads mail over the day."))
+    return Composed(
+        subject=_("Mail is being held back: the relay's quota is used up"),
+        paragraphs=paragraphs,
+        action=(_("View the outbox"), external_url("manage.outbox", state="pending", family="mail")),
+        footer=_("You receive this mail because you are an organiser in the seminar portal."),
     )

@@ -14,15 +14,15 @@ from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from ..extensions import db
-from ..models import Job, JobState, Seminar
+from ..jobs import kinds
+from ..models import Job, JobState, Lane, Seminar
 from ..timeutil import utcnow
-from .lanes import BULK, INTERACTIVE_KINDS
-from .relay.budget import Budget
+from .relay.budget import BULK, Budget
 
 HORIZON = timedelta(days=1)  # looked this far ahead (a day's quota is the longest that matters)
 LOOK_AHEAD_ROWS = 20_000
 BUDGET_KEY = "seminar.relay_budget"
-OPEN = (JobState.PENDING.value, JobState.CLAIMED.value)
+OPEN = (JobState.PENDING, JobState.CLAIMED)
 
 
 def budget(app: Flask | None = None) -> Budget:
@@ -35,7 +35,7 @@ def budget(app: Flask | None = None) -> Budget:
 
 
 def _bulk_mail():
-    return Job.kind.like("mail.%") & Job.kind.not_in(sorted(INTERACTIVE_KINDS))
+    return Job.kind.in_([kind.name for kind in kinds.mails()]) & (Job.lane == Lane.BULK)
 
 
 def start_early(now: datetime | None = None) -> int:
@@ -48,7 +48,7 @@ def start_early(now: datetime | None = None) -> int:
     backlog = db.session.scalar(select(func.count()).select_from(Job).where(
         _bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now)) or 0
     upcoming = db.session.execute(
-        select(Job.id, Job.due_at).where(_bulk_mail(), Job.state == JobState.PENDING.value,
+        select(Job.id, Job.due_at).where(_bulk_mail(), Job.state == JobState.PENDING,
                                          Job.due_at > now, Job.due_at <= now + HORIZON)
         .order_by(Job.due_at, Job.id).limit(LOOK_AHEAD_ROWS)).all()
     latest = 0  # the first `latest` upcoming jobs must start now
@@ -61,7 +61,7 @@ def start_early(now: datetime | None = None) -> int:
     ids = [job_id for job_id, _ in upcoming[:latest]]
     for start in range(0, len(ids), 500):
         db.session.execute(update(Job).where(Job.id.in_(ids[start:start + 500]),
-                                             Job.state == JobState.PENDING.value)
+                                             Job.state == JobState.PENDING)
                            .values(due_at=now).execution_options(synchronize_session=False))
     db.session.commit()
     return latest

@@ -135,6 +135,11 @@ class Budget:
         self._cached = (now, state)
         return result
 
+    def interval(self) -> float:
+        """Seconds between starts at the pace last seen here (0: no pace)."""
+        rate = self._cached[1].rate if self._cached is not None else self.quota.rate
+        return 1.0 / rate if rate else 0.0
+
     # ------------------------------------------------------------------ answers
     def report(self, answer: Answer | None, lane: str = BULK) -> None:
         """What the relay answered a message. None: accepted (only needed while a hold is on)."""

@@ -25,6 +25,7 @@ import random
 import smtplib
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from queue import Queue
@@ -46,6 +47,7 @@ SHORT_WAIT = 5.0      # a pace wait up to this long is waited out; longer ones g
 # The message is chosen this long before its start, so that MAIL FROM and RCPT TO are done by
 # then and the message itself (where the relay counts) goes at the paced moment.
 PRE_ROLL = 0.25
+SLOW_PACE = 1.0       # seconds between starts from which one connection carries the pace
 
 
 class Kind(enum.Enum):
@@ -127,7 +129,11 @@ class RelaySender:
         self._threads: list[threading.Thread] = []
         self._started = 0
         self.connected = 0   # connections open now (this process)
+        self._holding = 0    # threads holding (or taking) a connection slot
         self.peak = 0
+        # Batches (by their reply queue) that found the relay unreachable: the rest of their
+        # messages go back untried, not one connection attempt each. A new batch tries again.
+        self._down: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------------ outside
     def submit(self, items: list[Outgoing]) -> None:
@@ -136,6 +142,10 @@ class RelaySender:
                 for item in items:
                     self._put(Result(item, Kind.UNTRIED, reason="the sender stopped"))
                 return
+            down = [item for item in items if self._answers_to(item) in self._down]
+            for item in down:
+                self._put(Result(item, Kind.UNTRIED, reason=self._down[self._answers_to(item)]))
+            items = [item for item in items if self._answers_to(item) not in self._down]
             self._threads = [t for t in self._threads if t.is_alive()]
             while len(self._threads) < self.max_threads:  # threads come with work, go when idle
                 self._started += 1
@@ -152,8 +162,11 @@ class RelaySender:
         with self._cond:
             return len(self._lanes)
 
+    def _answers_to(self, item: Outgoing) -> Queue:
+        return item.reply if item.reply is not None else self.results
+
     def _put(self, result: Result) -> None:
-        (result.item.reply or self.results).put(result)
+        self._answers_to(result.item).put(result)
 
     def withdraw(self, reason: str, reply: Any = None) -> None:
         """Hand back the messages not yet started (those answered to `reply`, or all), e.g. when
@@ -189,22 +202,39 @@ class RelaySender:
         name = f"{self.holder}:{threading.current_thread().name}"
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or len(self._lanes) > 0, IDLE_EXIT)
-                if self._stopping or not self._lanes:
+                # A connection more only for messages the ones held already won't take at once:
+                # a slot this process holds idle is one another worker can't use.
+                more = lambda: self._stopping or (len(self._lanes) > self._holding  # noqa: E731
+                                                  and self._holding < self._wanted())
+                if not self._cond.wait_for(more, IDLE_EXIT) or self._stopping:
                     self._threads = [t for t in self._threads if t is not threading.current_thread()]
                     return
-            slot = self._take_slot(name)
-            if slot is None:
-                continue
+                self._holding += 1
             try:
-                self._serve(slot, name)
-            except Exception:  # noqa: BLE001 - a bug here must not kill the thread (logged)
-                log.exception("relay sender thread failed")
+                slot = self._take_slot(name)
+                if slot is not None:
+                    self._hold(slot, name)
             finally:
-                try:
-                    self.budget.release_connection(slot, name)
-                except Exception:  # noqa: BLE001 - the lease expires by itself
-                    log.warning("could not give back a relay connection slot; its lease will expire")
+                with self._cond:
+                    self._holding -= 1
+                    self._cond.notify_all()
+
+    def _wanted(self) -> int:
+        """Connections worth holding: at a slow pace (a start every second or more) one carries
+        it all, and more would only hold starts far ahead that a person's mail then waits
+        behind."""
+        return 1 if self.budget.interval() >= SLOW_PACE else self.max_threads
+
+    def _hold(self, slot: int, name: str) -> None:
+        try:
+            self._serve(slot, name)
+        except Exception:  # noqa: BLE001 - a bug here must not kill the thread (logged)
+            log.exception("relay sender thread failed")
+        finally:
+            try:
+                self.budget.release_connection(slot, name)
+            except Exception:  # noqa: BLE001 - the lease expires by itself
+                log.warning("could not give back a relay connection slot; its lease will expire")
 
     def _take_slot(self, name: str) -> int | None:
         try:
@@ -226,6 +256,7 @@ class RelaySender:
         with self._cond:
             self.connected += 1
             self.peak = max(self.peak, self.connected)
+            self._down.clear()
         try:
             while self._serve_one(conn, slot, name):
                 pass
@@ -240,19 +271,22 @@ class RelaySender:
             self.budget.report(answer)
             self._wait(1.0)
             return
-        # The relay cannot be reached (or refuses us): if no connection of ours works either,
-        # hand the queued messages back for a later try instead of spinning on them.
+        # The relay cannot be reached (or refuses us). If no connection of ours works either, the
+        # first message waiting counts it as a failed attempt and the rest go back untried, as
+        # does whatever comes in the next moments: one try, not one per message.
         log.warning("cannot connect to the mail relay: %s", answer)
+        reason = f"cannot connect to the mail relay: {answer}"
         with self._cond:
-            alone = self.connected == 0
-        if alone:
-            with self._cond:
+            if self.connected:
+                items = []
+            else:
                 items = list(self._lanes.interactive) + list(self._lanes.bulk)
+                for item in items:
+                    self._down[self._answers_to(item)] = reason
                 self._lanes.interactive.clear()
                 self._lanes.bulk.clear()
-            for item in items:
-                self._put(Result(item, Kind.TEMPORARY, answer,
-                                        reason=f"cannot connect to the mail relay: {answer}"))
+        for n, item in enumerate(items):
+            self._put(Result(item, Kind.TEMPORARY if n == 0 else Kind.UNTRIED, answer, reason=reason))
         self._wait(1.0)
 
     def _serve_one(self, conn: smtplib.SMTP, slot: int, name: str) -> bool:

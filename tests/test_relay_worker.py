@@ -1,0 +1,151 @@
+"""The worker's mail through a limited relay (tests/standins/relay.py): several connections and
+never more than allowed; 454, 432 and 421 in the middle of a fan-out lose nothing and send
+nothing twice; a used-up quota holds mail instead of failing it; a person's confirmation goes
+before hundreds of queued updates."""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from seminar.extensions import db
+from seminar.models import Job
+from seminar.notify.mail_schedule import budget
+from seminar.notify.delivery import close_relay_sender
+from seminar.programme.service import update_seminar
+from seminar.registration.service import SignUpData, confirm, sign_up
+from seminar.timeutil import utcnow
+from tests.standins.relay import RelayStandIn, Rules
+
+from .conftest import make_app, run_due
+
+
+@pytest.fixture
+def relay():
+    with RelayStandIn(Rules(delay=0.002)) as server:
+        server.state.reset()
+        yield server
+
+
+@pytest.fixture
+def relay_config():
+    return {}
+
+
+@pytest.fixture
+def app(db_url, tmp_path, relay, relay_config):
+    config = dict(MAIL_SERVER="127.0.0.1", MAIL_PORT=relay.port, MAIL_TIMEOUT=10, **relay_config)
+    app = make_app(db_url, tmp_path, **config)
+    with app.app_context():
+        db.create_all()
+        yield app
+        close_relay_sender(app)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def attendees(seminar, count: int) -> list[str]:
+    addresses = [f"deelnemer{i:03d}@kinderopvang.example" for i in range(count)]
+    for i, address in enumerate(addresses):
+        reg = sign_up(seminar.id, SignUpData(name=f"Deelnemer {i}", email=address, organisation="KDV",
+                                             location_type="kdv"))
+        confirm(reg.id)
+    return addresses
+
+
+def move(seminar) -> None:
+    update_seminar(seminar.id, start_at=seminar.start_at + timedelta(days=1))
+
+
+def updates(relay) -> Counter:
+    return Counter(a.recipients[0] for a in relay.accepted)
+
+
+def run_until_sent(relay, expected: int, rounds: int = 30) -> None:
+    """The worker, again and again as its loop would (later each time: deferred work falls due),
+    until the relay has every message or nothing is left to do."""
+    for round_ in range(rounds):
+        run_due(now=utcnow() + timedelta(minutes=5 * round_))
+        if len(relay.accepted) >= expected:
+            return
+
+
+def states() -> dict:
+    return dict(db.session.execute(select(Job.state, func.count()).where(Job.kind.like("mail.%"))
+                                   .group_by(Job.state)).all())
+
+
+@pytest.fixture
+def fan_out(app, make_seminar, relay):
+    seminar = make_seminar(capacity=100)
+    addresses = attendees(seminar, 40)
+    run_due()  # confirmations, seats, invites
+    relay.state.reset()
+    move(seminar)
+    return addresses
+
+
+@pytest.mark.parametrize("relay_config", [{"MAIL_MAX_CONNECTIONS": 2}])
+def test_several_connections_used_and_never_more_than_allowed(relay, fan_out):
+    run_due()
+    assert updates(relay) == Counter(fan_out)
+    assert relay.peak <= 2
+    assert len({a.connection for a in relay.accepted}) >= 2
+
+
+def test_454_432_421_mid_fan_out_lose_nothing_and_send_nothing_twice(relay, fan_out):
+    relay.rules.per_second = 12        # 454 at the end of DATA beyond 12 a second
+    relay.rules.max_connections = 2    # 432 for a third connection (MAIL_MAX_CONNECTIONS is 3)
+    relay.rules.answer_421_at = {5, 17}  # the relay going away twice
+    run_until_sent(relay, len(fan_out))
+    assert updates(relay) == Counter(fan_out)  # each exactly once
+    assert "failed" not in states()
+    refused = relay.state.answers
+    assert refused.get(421) == 2 and refused.get(454, 0) + refused.get(432, 0) > 0
+
+
+def test_quota_answer_holds_mail_instead_of_failing_it(app, relay, fan_out):
+    relay.rules.daily = 10
+    run_due()
+    assert len(relay.accepted) == 10
+    held = list(db.session.scalars(select(Job).where(Job.kind == "mail.seminar_changed",
+                                                     Job.state == "pending")))
+    assert len(held) == 30 and "failed" not in states()
+    assert all("quota" in job.last_error and job.attempts == 0 for job in held)
+    status = budget().status()
+    assert status.held_since is not None and status.held_until is not None
+    # The window turns (the relay's clock moved on): the held mail goes out by itself, each once.
+    relay.rules.daily = None
+
+    def window_turned(state, tx):
+        state.held_until = 0.0
+    budget().store.update(window_turned)
+    run_until_sent(relay, len(fan_out))
+    assert updates(relay) == Counter(fan_out)
+    assert budget().status().held_since is None
+
+
+@pytest.mark.parametrize("relay_config", [{"MAIL_MAX_CONNECTIONS": 1, "WORKER_BATCH_SIZE": 50}])
+def test_a_confirmation_is_sent_before_500_queued_updates(app, relay, make_seminar):
+    seminar = make_seminar(capacity=100)
+    attendees(seminar, 10)
+    run_due()
+    regs = [row[0] for row in db.session.execute(select(Job.registration_id).where(
+        Job.kind == "mail.seat_confirmed"))]
+    # 500 calendar updates queued (bulk mail), then someone signs up.
+    db.session.execute(insert(Job), [dict(kind="mail.seminar_changed", seminar_id=seminar.id,
+                                          registration_id=regs[i % len(regs)], payload={},
+                                          state="pending", attempts=0, due_at=utcnow() - timedelta(minutes=1))
+                                     for i in range(500)])
+    db.session.commit()
+    relay.state.reset()
+    sign_up(seminar.id, SignUpData(name="Wachtend Persoon", email="wacht@kinderopvang.example",
+                                   organisation="KDV", location_type="kdv"))
+    from seminar.jobs.runner import run_batch
+
+    run_batch()
+    sent = [a.recipients[0] for a in relay.accepted]
+    assert "wacht@kinderopvang.example" in sent
+    assert sent.index("wacht@kinderopvang.example") < 5  # not behind the 500
