@@ -149,3 +149,39 @@ def test_a_confirmation_is_sent_before_500_queued_updates(app, relay, make_semin
     sent = [a.recipients[0] for a in relay.accepted]
     assert "wacht@kinderopvang.example" in sent
     assert sent.index("wacht@kinderopvang.example") < 5  # not behind the 500
+
+
+# ---------------------------------------------------------------- lanes in the claim
+
+def _due(seminar, kind, count):
+    from seminar.jobs import kinds as job_kinds
+    from seminar.models import JobState
+
+    db.session.execute(insert(Job), [dict(kind=kind, lane=job_kinds.get(kind).lane, seminar_id=seminar.id,
+                                          payload={}, state=JobState.PENDING, attempts=0,
+                                          due_at=utcnow() - timedelta(minutes=1)) for _ in range(count)])
+    db.session.commit()
+
+
+def test_bulk_keeps_a_share_of_every_claim(app, make_seminar):
+    from seminar.jobs.runner import claim
+    from seminar.models import Lane
+
+    seminar = make_seminar(publish=False)
+    _due(seminar, "mail.confirm_address", 60)
+    _due(seminar, "mail.seminar_changed", 20)
+    claimed = claim("w", limit=20)
+    lanes = Counter(job.lane for job in claimed)
+    assert lanes == {Lane.INTERACTIVE: 15, Lane.BULK: 5}
+    assert claimed[0].lane == Lane.INTERACTIVE
+
+
+@pytest.mark.parametrize("relay_config", [{"MAIL_RATE_LIMIT": "1/second"}])
+def test_a_claim_takes_no_more_bulk_mail_than_the_relay_takes_in_a_few_seconds(app, make_seminar):
+    from seminar.jobs.runner import claim
+
+    seminar = make_seminar(publish=False)
+    _due(seminar, "mail.seminar_changed", 40)
+    _due(seminar, "video.update_meeting", 1)  # other bulk work is not held to the relay's pace
+    claimed = claim("w", limit=50)
+    assert Counter(job.kind for job in claimed) == {"mail.seminar_changed": 5, "video.update_meeting": 1}

@@ -121,11 +121,45 @@ def due_jobs(now: datetime):
     )
 
 
+# Of a batch, this share is kept for bulk work while it waits, so a stream of interactive work
+# can't starve it (the relay sender keeps the same share per message).
+BULK_SHARE = 4  # one in four
+# Caps on the bulk jobs of one batch runner per claim, e.g. the mail runner's: no more bulk mail
+# than the relay takes in a few seconds, so a batch ends soon and a person's mail that comes in
+# meanwhile is claimed in the next one instead of waiting behind a long batch. Registered by the
+# runner's module: {"module:function": () -> cap or None}.
+BULK_CAPS: dict[str, Callable[[], int | None]] = {}
+
+
+def _candidates(condition, limit: int) -> list[tuple[int, datetime]]:
+    return list(db.session.execute(
+        select(Job.id, Job.due_at).where(condition).order_by(Job.due_at, Job.id).limit(limit)
+        .with_for_update(skip_locked=True)))
+
+
+def _choose(condition, limit: int) -> list[int]:
+    """Ids to claim: interactive first; bulk keeps a share while it waits; bulk of a capped
+    batch runner no more than its cap."""
+    interactive = _candidates(condition & (Job.lane == Lane.INTERACTIVE), limit)
+    bulk = condition & (Job.lane == Lane.BULK)
+    capped: list[tuple[int, datetime]] = []
+    for runner, cap in BULK_CAPS.items():
+        names = [kind.name for kind in kinds.ALL if kind.batch == runner]
+        bulk = bulk & Job.kind.not_in(names)
+        most = cap()
+        capped += _candidates(condition & (Job.lane == Lane.BULK) & Job.kind.in_(names),
+                              limit if most is None else min(limit, most)) if most != 0 else []
+    waiting = sorted(_candidates(bulk, limit) + capped, key=lambda row: (row[1], row[0]))
+    take_bulk = min(len(waiting), max(limit // BULK_SHARE, limit - len(interactive)))
+    return [row[0] for row in interactive[:limit - take_bulk]] + [row[0] for row in waiting[:take_bulk]]
+
+
 def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
           paused: list[tuple[str, int | None]] | None = None,
           only: tuple[str, int | None] | None = None) -> list[Job]:
-    """Claim up to `limit` due jobs, interactive lane first, leaving out the `paused` (kind,
-    seminar) pairs, or only of the kind and seminar in `only`."""
+    """Claim up to `limit` due jobs, interactive lane first (bulk keeping a share, see
+    `_choose`), leaving out the `paused` (kind, seminar) pairs, or only of the kind and seminar
+    in `only`."""
     now = now or utcnow()
     limit = limit or current_app.config["WORKER_BATCH_SIZE"]
     lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
@@ -134,20 +168,16 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
         condition = condition & Pauses.exclude(paused)
     if only is not None:
         condition = condition & (Job.kind == only[0]) & (Job.seminar_id == only[1])
-    candidates = (
-        select(Job.id).where(condition).order_by(LANE_ORDER, Job.due_at, Job.id).limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
     with write_transaction():
+        chosen = _choose(condition, limit)
         ids = list(db.session.scalars(
             update(Job)
-            .where(Job.id.in_(candidates))
+            .where(Job.id.in_(chosen), due_jobs(now))
             .values(state=JobState.CLAIMED, claimed_by=worker_id,
                     lease_until=now + lease, attempts=Job.attempts + 1)
             .returning(Job.id)
             .execution_options(synchronize_session=False)
-        ))
+        )) if chosen else []
     if not ids:
         return []
     return list(db.session.scalars(select(Job).where(Job.id.in_(ids)).order_by(LANE_ORDER, Job.due_at, Job.id)))

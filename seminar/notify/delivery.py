@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import queue
 import socket
@@ -32,12 +33,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..jobs import kinds
+from ..jobs import kinds, runner
 from ..jobs.outcome import Done
 from ..jobs.recorder import Recorder, outcome_connection
 from ..models import Job, Registration
 from . import fastmime, rendering
 from .fastmime import message_bytes
+from .mail_schedule import budget
 from .mails import build_message, compose
 from .relay.budget import Budget
 from .relay.sender import Kind, Outgoing, RelaySender, Result
@@ -49,6 +51,7 @@ log = logging.getLogger("seminar.worker")
 GROUP, GROUP_SECONDS = 16, 0.005  # accepted mails recorded together: at most this many, this long
 ANSWER_WAIT = 1.0  # seconds between looks at the clock while waiting for answers
 STOP_WAIT = 10.0   # a batch stopped midway waits this long for the messages on the wire
+CLAIM_SECONDS = 5.0  # a claim takes no more bulk mail than the relay takes in this long
 SENDER_KEY = "seminar.relay_sender"
 _SENDER_LOCK = threading.Lock()
 
@@ -67,6 +70,24 @@ def relay_sender(app: Flask) -> RelaySender:
                 # are closed and their slots given back now, not when their leases run out.
                 atexit.register(sender.close, 5.0)
     return sender
+
+
+def bulk_mail_cap() -> int | None:
+    """Bulk mail one claim may take (runner.BULK_CAPS): what the relay takes in CLAIM_SECONDS at
+    the pace known now; none while a quota is used up; no cap while no pace is known."""
+    if not current_app.config.get("MAIL_SERVER"):
+        return None
+    relay = budget()
+    status = relay.status()
+    if status.held_until is not None and status.held_until > relay.clock():
+        return 0
+    rate = status.rate or status.quota_rate
+    if not rate:
+        return None
+    return max(status.connections, math.ceil(rate * CLAIM_SECONDS))
+
+
+runner.BULK_CAPS[kinds.MAIL_BATCH] = bulk_mail_cap
 
 
 def close_relay_sender(app: Flask) -> None:
