@@ -358,6 +358,8 @@ class MailRelayState(db.Model):
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     state: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The next free start (epoch seconds), apart from `state`: one UPDATE moves it on per message.
+    tat: Mapped[float] = mapped_column(db.Float, default=0.0)
 
 
 class MailRelayCount(db.Model):

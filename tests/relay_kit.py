@@ -80,8 +80,8 @@ def worker_process(db_url: str, instance: str, relay_port: int, config: dict, ta
         starts = []
         reserve = budget.reserve
 
-        def noted(lane="bulk"):
-            plan = reserve(lane)
+        def noted(lane="bulk", lead=0.0):
+            plan = reserve(lane, lead)
             if plan.start is not None:
                 starts.append(plan.start)
             return plan

@@ -34,6 +34,7 @@ def upgrade():
     op.create_table('mail_relay_state',
     sa.Column('name', sa.String(length=20), nullable=False),
     sa.Column('state', sa.JSON(), nullable=False),
+    sa.Column('tat', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_mail_relay_state'))
     )
 

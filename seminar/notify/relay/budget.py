@@ -26,6 +26,7 @@ from .store import DatabaseStore
 
 LEASE_SECONDS = 60.0  # a connection slot not renewed for this long is free again (its worker died)
 CACHE_SECONDS = 1.0   # with no quota and no trouble, the state read this recently is good enough
+BLOCK_SECONDS = 0.2   # the shared pace's starts are taken this many seconds' worth at a time
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Budget:
         self._cached: tuple[float, RelayState] | None = None
         self._uncounted = 0
         self._lock = threading.Lock()
+        self._counted = any(window.is_quota for window in quota.windows)  # a day's quota: counted
+        self._block: list[float] = []  # starts taken from the shared pace, not yet used
 
     @classmethod
     def from_config(cls, config: Mapping, engine, clock: Callable[[], float] = time.time) -> "Budget":
@@ -97,17 +100,27 @@ class Budget:
         self.store.release_slot(number, holder)
 
     # ------------------------------------------------------------------ pace
-    def reserve(self, lane: str = BULK) -> Plan:
+    def reserve(self, lane: str = BULK, lead: float = 0.0) -> Plan:
+        """The next start for a message of `lane`, at least `lead` seconds from now (the time its
+        MAIL FROM and RCPT TO take, so that the message itself goes at the start)."""
         now = self.clock()
+        advanced = False
         with self._lock:
-            if not self.quota.known and self._cached is not None:
-                seen, state = self._cached
-                if now - seen < CACHE_SECONDS and state.rate is None and state.held_since is None:
+            fresh = self._cached is not None and now - self._cached[0] < CACHE_SECONDS
+            state = self._cached[1] if fresh else None
+            if fresh and state.held_since is None and not self._counted:
+                if state.rate is None and not self.quota.known:
                     # No quota, no trouble: nothing to pace, so no write per message; the starts
                     # are counted in the next write (the controller measures the rate with them).
                     self._uncounted += 1
                     return Plan(start=now)
-            uncounted, self._uncounted = self._uncounted, 0
+                advanced = state.rate is not None
+            if not advanced:
+                uncounted, self._uncounted = self._uncounted, 0
+        if advanced:
+            start = self._next_of_block(now + lead, 1.0 / state.rate)
+            if start is not None:
+                return Plan(start=start)
 
         def plan(state: RelayState, tx) -> Plan:
             control.climb(state, now, self.quota, self.max_connections)
@@ -115,25 +128,44 @@ class Budget:
             holding = state.held_since is not None
             if lane == BULK and state.held_until is not None and now < state.held_until:
                 return Plan(until=state.held_until, held=True, reason=state.held_reason or "", holding=True)
+            # Windows shorter than an hour are kept by the pace itself (never faster than the
+            # slowest of them); the longer ones (a day's quota) are counted.
             for window in self.quota.windows:
-                if tx.total(window, now) < window.amount:
+                if not window.is_quota or tx.total(window, now) < window.amount:
                     continue
                 frees = max(tx.frees_at(window, now), now + 1.0)
-                if not window.is_quota:
-                    return Plan(until=frees, reason=f"{window.amount} per {window.seconds} s", holding=holding)
                 if lane == BULK:
                     reason = f"MAIL_RATE_LIMIT: {window.amount} per {window.seconds} s used up"
                     control.quota_used_up(state, now, reason, frees)
                     return Plan(until=frees, held=True, reason=reason, holding=True)
                 # A person is waiting: the relay decides (its count may differ from ours).
-            start = control.next_start(state, now)
+            start = control.next_start(state, now + lead)
             for window in self.quota.windows:
-                tx.add(window, start)
+                if window.is_quota:
+                    tx.add(window, start)
             return Plan(start=start, holding=holding)
 
         result, state = self.store.update(lambda state, tx: (plan(state, tx), state))
         self._cached = (now, state)
         return result
+
+    def _next_of_block(self, earliest: float, interval: float) -> float | None:
+        """Paced, nothing to count, all well a moment ago: the starts are taken from the shared
+        pace a few at a time (one statement for a block of BLOCK_SECONDS, consecutive, so no
+        other worker's fall in between) and handed to this process's connections in turn. A
+        start that has passed unused is left (the pace only ever errs towards slower)."""
+        with self._lock:
+            while self._block and self._block[0] < earliest - interval / 2:
+                self._block.pop(0)
+            if self._block:
+                return self._block.pop(0)
+        count = max(1, int(BLOCK_SECONDS / interval))
+        start = self.store.advance(earliest, count * interval)
+        if start is None:
+            return None
+        with self._lock:
+            self._block = [start + n * interval for n in range(1, count)]
+        return start
 
     def interval(self) -> float:
         """Seconds between starts at the pace last seen here (0: no pace)."""
@@ -147,6 +179,8 @@ class Budget:
 
         with self._lock:
             uncounted, self._uncounted = self._uncounted, 0
+            if answer is not None:
+                self._block.clear()  # starts taken at the old pace: not used any more
 
         def note(state: RelayState, tx) -> RelayState:
             control.count(state, now, uncounted)

@@ -1,8 +1,10 @@
 """The relay's quota as the operator writes it (MAIL_RATE_LIMIT, Flask-Limiter's notation).
 
-`30/minute;10000/day` (Exchange Online) becomes a pace (one message every 2 s) and windows that are counted (30 in any minute, 10,000 in any day).
-The pace (the slowest of the windows shorter than an hour) keeps the sending smooth, so a relay that counts per second or per minute never sees a
-burst; the counts keep a long quota (a day's) from being used up by a steady pace.
+`30/minute;10000/day` (Exchange Online) becomes a pace (one message every 2 s) and a window that
+is counted (10,000 in any day). The pace (the slowest of the windows shorter than an hour, a hair
+under it) keeps the sending smooth, so a relay that counts per second or per minute never sees a
+burst, and keeps those windows by itself; the count keeps a long quota (a day's) from being used
+up by a steady pace.
 """
 from __future__ import annotations
 

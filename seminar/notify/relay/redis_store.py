@@ -19,6 +19,10 @@ from .store import bucket_of, window_start
 T = TypeVar("T")
 RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
            "else return 0 end")
+ADVANCE = ("local t = tonumber(redis.call('get', KEYS[1]) or '0') local now = tonumber(ARGV[1]) "
+           "if t < now then t = now end "
+           "redis.call('set', KEYS[1], string.format('%.17g', t + tonumber(ARGV[2]))) "
+           "return string.format('%.17g', t)")
 RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
          "else return 0 end")
 
@@ -28,6 +32,8 @@ class RedisStore:
         self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self.prefix = prefix
         self.state_key = f"{prefix}:state"
+        self.tat_key = f"{prefix}:tat"  # the next free start, apart: one script moves it per message
+        self._advance = self.redis.register_script(ADVANCE)
         self._release = self.redis.register_script(RELEASE)
         self._renew = self.redis.register_script(RENEW)
 
@@ -36,21 +42,28 @@ class RedisStore:
 
     def update(self, fn: Callable[[RelayState, "_RedisTx"], T]) -> T:
         def run(pipe) -> T:
-            raw = pipe.get(self.state_key)
+            raw, tat = pipe.get(self.state_key), pipe.get(self.tat_key)
             state = RelayState.from_dict(json.loads(raw) if raw else None)
+            state.tat = float(tat or 0.0)
             tx = _RedisTx(self, pipe)
             result = fn(state, tx)
             pipe.multi()
             pipe.set(self.state_key, json.dumps(state.to_dict()))
+            pipe.set(self.tat_key, repr(state.tat))
             for command in tx.writes:
                 command(pipe)
             return result
 
-        return self.redis.transaction(run, self.state_key, value_from_callable=True)
+        return self.redis.transaction(run, self.state_key, self.tat_key, value_from_callable=True)
 
     def read(self) -> RelayState:
-        raw = self.redis.get(self.state_key)
-        return RelayState.from_dict(json.loads(raw) if raw else None)
+        raw, tat = self.redis.mget([self.state_key, self.tat_key])
+        state = RelayState.from_dict(json.loads(raw) if raw else None)
+        state.tat = float(tat or 0.0)
+        return state
+
+    def advance(self, now: float, interval: float) -> float | None:
+        return float(self._advance(keys=[self.tat_key], args=[repr(now), repr(interval)]))
 
     def renew_slot(self, number: int, holder: str, lease: float, now: float) -> bool:
         return bool(self._renew(keys=[self.slot_key(number)], args=[holder, int(lease * 1000)]))

@@ -44,9 +44,10 @@ SLOT_WAIT = 0.25      # seconds between tries for a connection slot while all ar
 MAX_REQUEUES = 20     # throttled/disconnected this often: hand back to the job queue
 MAX_STAY = 120.0      # seconds a message may stay here (well inside the job's claim lease)
 SHORT_WAIT = 5.0      # a pace wait up to this long is waited out; longer ones go back as WAIT
-# The message is chosen this long before its start, so that MAIL FROM and RCPT TO are done by
-# then and the message itself (where the relay counts) goes at the paced moment.
-PRE_ROLL = 0.25
+# A message is chosen and its MAIL FROM and RCPT TO sent this long before its start (measured
+# per connection: a little more than what they took lately), so that the message itself, where
+# the relay counts it, goes at the paced moment, whether the sender was ahead or behind.
+LEAD_FIRST, LEAD_MIN, LEAD_MAX = 0.1, 0.005, 1.0
 SLOW_PACE = 1.0       # seconds between starts from which one connection carries the pace
 
 
@@ -111,6 +112,17 @@ class _Lanes:
 
     def put_back(self, item: Outgoing) -> None:
         (self.interactive if item.lane == INTERACTIVE else self.bulk).appendleft(item)
+
+
+class _Held:
+    """A connection slot a thread holds, and how long its MAIL FROM and RCPT TO take."""
+
+    def __init__(self, slot: int, name: str, now: float):
+        self.slot, self.name, self.renewed = slot, name, now
+        self.lead = LEAD_FIRST
+
+    def measured(self, seconds: float) -> None:
+        self.lead = min(LEAD_MAX, max(LEAD_MIN, 0.7 * self.lead + 0.3 * (1.1 * seconds + 0.005)))
 
 
 class RelaySender:
@@ -257,8 +269,9 @@ class RelaySender:
             self.connected += 1
             self.peak = max(self.peak, self.connected)
             self._down.clear()
+        held = _Held(slot, name, self.budget.clock())
         try:
-            while self._serve_one(conn, slot, name):
+            while self._serve_one(conn, held):
                 pass
         finally:
             with self._cond:
@@ -289,7 +302,7 @@ class RelaySender:
             self._put(Result(item, Kind.TEMPORARY if n == 0 else Kind.UNTRIED, answer, reason=reason))
         self._wait(1.0)
 
-    def _serve_one(self, conn: smtplib.SMTP, slot: int, name: str) -> bool:
+    def _serve_one(self, conn: smtplib.SMTP, held: "_Held") -> bool:
         """One message over `conn`; False when the connection is to be closed."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._stopping or len(self._lanes) > 0, self.idle_close):
@@ -297,17 +310,20 @@ class RelaySender:
             if self._stopping:
                 return False
             lane = self._lanes.next_lane()
-        if not self.budget.renew_connection(slot, name):
-            return False
+        now = self.budget.clock()
+        if now - held.renewed >= self.budget.lease / 3:
+            if not self.budget.renew_connection(held.slot, held.name):
+                return False  # the lease ran out (a long stall): it may be someone else's now
+            held.renewed = now
         try:
-            plan = self.budget.reserve(lane)
+            plan = self.budget.reserve(lane, held.lead)
         except Exception:  # noqa: BLE001 - the shared state is briefly unreachable: not the relay's fault
             log.warning("could not reserve a start with the relay budget", exc_info=True)
             self._wait(1.0)
             return True
         if plan.start is None:
             return self._not_now(plan, lane)
-        if not self._wait(plan.start - PRE_ROLL - self.budget.clock()):
+        if not self._wait(plan.start - held.lead - self.budget.clock()):
             return False
         with self._cond:
             item = self._lanes.pick(lane)
@@ -317,12 +333,17 @@ class RelaySender:
             # Waited here long enough (the relay keeps saying "slow down"): back to the job
             # queue, well before the job's claim lease runs out.
             self._put(Result(item, Kind.WAIT, until=self.budget.clock() + 30.0,
-                                    reason="waited for the relay's pace"))
+                             reason="waited for the relay's pace"))
             return True
-        return self._send(conn, item, plan)
+        return self._send(conn, item, plan, held)
 
-    def _until(self, start: float) -> Callable[[], bool]:
-        return lambda: self._wait(start - self.budget.clock())
+    def _until(self, start: float, held: "_Held") -> Callable[[], bool]:
+        began = time.monotonic()
+
+        def before_data() -> bool:
+            held.measured(time.monotonic() - began)
+            return self._wait(start - self.budget.clock())
+        return before_data
 
     def _not_now(self, plan: Plan, lane: str) -> bool:
         now = self.budget.clock()
@@ -344,11 +365,11 @@ class RelaySender:
             self._put(Result(item, Kind.WAIT, until=plan.until, reason=plan.reason))
         return True
 
-    def _send(self, conn: smtplib.SMTP, item: Outgoing, plan: Plan) -> bool:
+    def _send(self, conn: smtplib.SMTP, item: Outgoing, plan: Plan, held: "_Held") -> bool:
         options = ["SMTPUTF8", "BODY=8BITMIME"] if item.smtputf8 else []
         try:
             item.tried = True
-            smtp.send(conn, item.sender, item.recipient, item.data, options, self._until(plan.start))
+            smtp.send(conn, item.sender, item.recipient, item.data, options, self._until(plan.start, held))
         except Exception as exc:  # noqa: BLE001 - every answer and connection trouble is classified
             return self._refused(item, classify_exception(exc), exc)
         self._put(Result(item, Kind.ACCEPTED))
