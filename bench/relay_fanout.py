@@ -87,6 +87,10 @@ def run_once(template, seminar_id: int, count: int, relay, workdir: Path, quota_
                 arrived = relay.wait(count + 1, 600)
                 person.join()
             summary = relay.summary()
+            if not arrived:
+                states = db.rows("SELECT kind, state, count(*), max(last_error) FROM job "
+                                 "WHERE state <> 'done' GROUP BY kind, state")
+                log(f"  not all mails arrived; jobs not done: {states}; worker log:\n{service.process.tail(40)}")
         finally:
             service.stop()
     accepted = summary["accepted"]

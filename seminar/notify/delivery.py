@@ -51,6 +51,7 @@ log = logging.getLogger("seminar.worker")
 GROUP, GROUP_SECONDS = 16, 0.005  # accepted mails recorded together: at most this many, this long
 ANSWER_WAIT = 1.0  # seconds between looks at the clock while waiting for answers
 STOP_WAIT = 10.0   # a batch stopped midway waits this long for the messages on the wire
+OVERDUE_GRACE = 60.0  # beyond the sender's own limit, before the batch stops waiting for a message
 CLAIM_SECONDS = 5.0  # a claim takes no more bulk mail than the relay takes in this long
 SENDER_KEY = "seminar.relay_sender"
 _SENDER_LOCK = threading.Lock()
@@ -185,6 +186,7 @@ class _Batch:
         self.accepted = _Accepted(recorder, self.connection)
         self.replies: queue.Queue[Result] = queue.Queue()
         self.waiting: dict[int, tuple[Job, str, str | None]] = {}  # id(item) -> job, recipient, kept
+        self.handed: dict[int, float] = {}  # id(item) -> when it was handed to the sender
         self.envelope_sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
 
     def hand_over(self, job: Job) -> None:
@@ -201,6 +203,7 @@ class _Batch:
         item = Outgoing(key=job, sender=self.envelope_sender, recipient=p.address, data=p.data,
                         lane=job.lane, smtputf8=p.international, reply=self.replies)
         self.waiting[id(item)] = (job, p.address, p.kept)
+        self.handed[id(item)] = time.monotonic()
         self.sender.submit([item])
 
     def take_answers(self, wait: bool) -> None:
@@ -210,6 +213,7 @@ class _Batch:
             try:
                 self._answer(self.replies.get(timeout=ANSWER_WAIT))
             except queue.Empty:
+                self.give_up_on_overdue()
                 return
         while True:
             try:
@@ -220,7 +224,10 @@ class _Batch:
             self.accepted.record()
 
     def _answer(self, result: Result) -> None:
-        job, recipient, kept = self.waiting.pop(id(result.item))
+        found = self.waiting.pop(id(result.item), None)
+        if found is None:
+            return  # given up on already (see `give_up_on_overdue`)
+        job, recipient, kept = found
         if result.kind is Kind.ACCEPTED:
             self.accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
             return
@@ -237,6 +244,16 @@ class _Batch:
             recorder.failed(job, result.reason)
         else:
             recorder.retry(job, result.reason)
+
+    def give_up_on_overdue(self) -> None:
+        """A message the sender has not answered for long after it should have (it answers for
+        each within MAX_STAY): handed back to the queue, so the batch never waits for ever."""
+        overdue = time.monotonic() - self.sender.max_stay - OVERDUE_GRACE
+        for key, (job, _, _) in list(self.waiting.items()):
+            if self.handed[key] < overdue:
+                del self.waiting[key]
+                log.error("job %s (%s): no answer from the relay sender; handed back", self.recorder.job_id(job), job.kind)
+                self.recorder.release([job], "not answered by the relay sender in time", backoff(1))
 
     def stop(self) -> None:
         """Leaving in the middle (an error, Ctrl-C): messages not yet started are withdrawn, the

@@ -281,7 +281,7 @@ class RelaySender:
     def _connect_failed(self, exc: Exception) -> None:
         answer = classify_exception(exc)
         if answer.meaning in (Meaning.THROTTLED, Meaning.QUOTA):
-            self.budget.report(answer)
+            self._report(answer)
             self._wait(1.0)
             return
         # The relay cannot be reached (or refuses us). If no connection of ours works either, the
@@ -335,7 +335,15 @@ class RelaySender:
             self._put(Result(item, Kind.WAIT, until=self.budget.clock() + 30.0,
                              reason="waited for the relay's pace"))
             return True
-        return self._send(conn, item, plan, held)
+        try:
+            return self._send(conn, item, plan, held)
+        except BaseException:
+            # A bug (or the process stopping) between picking the message and answering for it:
+            # it goes back to the queue rather than being lost.
+            with self._cond:
+                self._lanes.put_back(item)
+                self._cond.notify_all()
+            raise
 
     def _until(self, start: float, held: "_Held") -> Callable[[], bool]:
         began = time.monotonic()
@@ -374,15 +382,30 @@ class RelaySender:
             return self._refused(item, classify_exception(exc), exc)
         self._put(Result(item, Kind.ACCEPTED))
         if plan.holding:
-            self.budget.report(None, item.lane)  # mail goes through again: the hold is over
+            self._report(None, item.lane)  # mail goes through again: the hold is over
         return True
+
+    def _report(self, answer: Answer | None, lane: str = BULK) -> None:
+        """Tell the controller; if the shared state can't be reached now, the message must not
+        be lost over it (the next answer tells it again)."""
+        try:
+            self.budget.report(answer, lane)
+        except Exception:  # noqa: BLE001 - e.g. the database briefly away
+            log.warning("could not record the relay's answer in the shared state", exc_info=True)
+
+    def _held_until(self) -> float:
+        try:
+            until = self.budget.status().held_until
+        except Exception:  # noqa: BLE001 - as in _report
+            until = None
+        return until or self.budget.clock() + 3600.0
 
     def _refused(self, item: Outgoing, answer: Answer, exc: Exception) -> bool:
         """Returns whether the connection can go on."""
         keep = not answer.connection and not isinstance(exc, (OSError, smtplib.SMTPServerDisconnected))
         if answer.meaning is Meaning.THROTTLED or (answer.meaning is Meaning.TEMPORARY and answer.connection):
             if answer.meaning is Meaning.THROTTLED:
-                self.budget.report(answer, item.lane)
+                self._report(answer, item.lane)
             item.requeued += 1
             if item.requeued > MAX_REQUEUES:
                 self._put(Result(item, Kind.WAIT, answer, until=self.budget.clock() + 30.0,
@@ -393,9 +416,9 @@ class RelaySender:
                     self._cond.notify_all()
             return keep
         if answer.meaning is Meaning.QUOTA:
-            self.budget.report(answer, item.lane)
-            status = self.budget.status()
-            self._put(Result(item, Kind.HELD, answer, until=status.held_until, reason=str(answer)))
+            self._report(answer, item.lane)
+            until = self._held_until()
+            self._put(Result(item, Kind.HELD, answer, until=until, reason=str(answer)))
             return keep
         kind = Kind.PERMANENT if answer.meaning is Meaning.PERMANENT else Kind.TEMPORARY
         self._put(Result(item, kind, answer, reason=str(answer)))
