@@ -293,3 +293,34 @@ class RelayProcess:
         self.process.join(10)
         if self.process.is_alive():
             self.process.terminate()
+
+
+def main(argv=None) -> None:
+    """`python -m tests.standins.relay --port 2525 --delay 0.025 --per-second 20 --max-connections 3`:
+    the relay on its own, for a `make run` instance (MAIL_SERVER=127.0.0.1 MAIL_PORT=2525) to
+    send through; prints what it accepted and refused every few seconds."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.standins.relay", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=2525)
+    parser.add_argument("--delay", type=float, default=0.025, help="seconds before every reply")
+    parser.add_argument("--per-second", type=int, default=None, help="454 beyond this many a second")
+    parser.add_argument("--max-connections", type=int, default=None, help="432 beyond this many at once")
+    parser.add_argument("--daily", type=int, default=None, help="554 quota exceeded beyond this many")
+    args = parser.parse_args(argv)
+    rules = Rules(args.delay, args.per_second, args.max_connections, args.daily)
+    with RelayStandIn(rules, args.port) as relay:
+        relay.state.reset()  # not the start-up probe
+        print(f"relay stand-in on 127.0.0.1:{relay.port} ({rules}); Ctrl-C stops it", flush=True)
+        try:
+            while True:
+                time.sleep(5)
+                summary = relay.state.summary()
+                print(f"accepted {len(summary['accepted'])}, refused {summary['answers']}, "
+                      f"peak connections {summary['peak']}", flush=True)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
