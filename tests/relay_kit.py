@@ -71,7 +71,7 @@ def worker_process(db_url: str, instance: str, relay_port: int, config: dict, ta
                    conn) -> None:
     """A worker process of its own (spawned): its own app, budget and sender on the shared
     database (or Redis), sending `count` messages; sends back the starts it reserved."""
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     app = make_app(db_url, __import__("pathlib").Path(instance), MAIL_SERVER="127.0.0.1",
                    MAIL_PORT=relay_port, **config)

@@ -28,7 +28,7 @@ def test_quota_in_flask_limiter_notation():
 
 
 def test_unreadable_quota_is_refused_with_its_name(tmp_path):
-    from tests.conftest import make_app
+    from tests.helpers import make_app
 
     with pytest.raises(ValueError, match="MAIL_RATE_LIMIT"):
         make_app(f"sqlite:///{tmp_path / 'x.db'}", tmp_path, MAIL_RATE_LIMIT="lots per minute")

@@ -17,9 +17,10 @@ from seminar.notify.delivery import close_relay_sender
 from seminar.programme.service import update_seminar
 from seminar.registration.service import SignUpData, confirm, sign_up
 from seminar.timeutil import utcnow
+from seminar.jobs.worker import run_due
 from tests.standins.relay import RelayStandIn, Rules
 
-from .conftest import make_app, run_due
+from .helpers import make_app
 
 
 @pytest.fixture

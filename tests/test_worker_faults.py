@@ -101,14 +101,16 @@ def test_a_worker_process_killed_while_sending(app, smtp, make_seminar, db_url, 
     reached_data, release = threading.Event(), threading.Event()
     original = smtp.recorder.handle_DATA
 
-    async def stall_once(server, session, envelope):
-        if not reached_data.is_set():
+    async def stall_until_released(server, session, envelope):
+        # Every message stalls at DATA until the worker is dead (it sends over several
+        # connections at once, so the second must not slip through while the first stalls).
+        if not release.is_set():
             reached_data.set()
             await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
             return "451 4.3.0 connection went away"
         return await original(server, session, envelope)
 
-    smtp.recorder.handle_DATA = stall_once
+    smtp.recorder.handle_DATA = stall_until_released
     env = dict(os.environ, DATABASE_URL=db_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(smtp.port),
                SECRET_KEY="test-secret", BASE_URL="http://seminar.test",
                MAIL_DEFAULT_SENDER=app.config["MAIL_DEFAULT_SENDER"], VIDEO_PROVIDER="jitsi")
