@@ -8,7 +8,8 @@ from email.message import EmailMessage
 from seminar.extensions import db
 from seminar.notify.relay.budget import Budget
 from seminar.notify.relay.quota import parse_quota
-from seminar.notify.relay.sender import Kind, Outgoing, RelaySender
+from seminar.notify.relay.messages import Kind, Outgoing
+from seminar.notify.relay.sender import RelaySender
 from seminar.notify.relay.smtp import connector
 from seminar.notify.relay.store import DatabaseStore
 

@@ -6,9 +6,9 @@ import pytest
 
 from seminar.notify.relay import control
 from seminar.notify.relay.answers import Meaning, classify
-from seminar.notify.relay.budget import BULK, INTERACTIVE
+from seminar.notify.lanes import BULK, INTERACTIVE
 from seminar.notify.relay.quota import parse_quota
-from seminar.notify.relay.sender import Kind
+from seminar.notify.relay.messages import Kind
 from tests.relay_kit import Clock, collect, kinds, make_budget, make_store, message, relay_sender
 from tests.standins.relay import (GOING_AWAY, QUOTA_EXCEEDED, THROTTLED, TOO_MANY_CONNECTIONS,
                                   RelayStandIn, Rules)

@@ -42,7 +42,8 @@ from .fastmime import message_bytes
 from .mail_schedule import budget
 from .mails import build_message, compose
 from .relay.budget import Budget
-from .relay.sender import Kind, Outgoing, RelaySender, Result
+from .relay.messages import Kind, Outgoing, Result
+from .relay.sender import RelaySender
 from .relay.smtp import connector
 from .transport import FileTransport
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from ..lanes import BULK, INTERACTIVE
+from ..lanes import BULK
 from . import control
 from .answers import Answer, Meaning
 from .control import RelayState

@@ -19,25 +19,23 @@ What the relay answers (answers.py) decides what happens to the message:
 """
 from __future__ import annotations
 
-import enum
 import logging
 import random
 import smtplib
 import threading
 import time
 import weakref
-from collections import deque
-from dataclasses import dataclass, field
 from queue import Queue
 from typing import Any, Callable
 
 from . import smtp
+from ..lanes import BULK, INTERACTIVE
 from .answers import Answer, Meaning, classify_exception
-from .budget import BULK, INTERACTIVE, Budget, Plan
+from .budget import Budget, Plan
+from .messages import Kind, Lanes, Outgoing, Result
 
 log = logging.getLogger("seminar.worker")
 
-BULK_SHARE = 4        # of every this many messages while both lanes wait, one is bulk
 IDLE_CLOSE = 1.0      # seconds a connection waits for work before its slot is given back
 IDLE_EXIT = 10.0      # seconds a thread without a connection waits for work before it ends
 SLOT_WAIT = 0.25      # seconds between tries for a connection slot while all are taken
@@ -49,69 +47,6 @@ SHORT_WAIT = 5.0      # a pace wait up to this long is waited out; longer ones g
 # the relay counts it, goes at the paced moment, whether the sender was ahead or behind.
 LEAD_FIRST, LEAD_MIN, LEAD_MAX = 0.1, 0.005, 1.0
 SLOW_PACE = 1.0       # seconds between starts from which one connection carries the pace
-
-
-class Kind(enum.Enum):
-    ACCEPTED = "accepted"
-    WAIT = "wait"            # throttled (or the pace is far off): try again at `until`, not an attempt
-    HELD = "held"            # quota used up: held until `until`, not an attempt
-    TEMPORARY = "temporary"  # this message, now: retry later as usual
-    PERMANENT = "permanent"  # never: fail it
-    UNTRIED = "untried"      # the sender stopped before trying it
-
-
-@dataclass
-class Outgoing:
-    key: Any                 # the caller's handle (e.g. the job)
-    sender: str
-    recipient: str
-    data: bytes
-    lane: str = BULK
-    smtputf8: bool = False
-    requeued: int = 0
-    tried: bool = False      # the relay saw it at least once (throttled ones count)
-    deadline: float = 0.0    # time.monotonic() after which it goes back to the job queue
-    reply: Any = None        # a queue for its Result (else the sender's `results`)
-
-
-@dataclass
-class Result:
-    item: Outgoing
-    kind: Kind
-    answer: Answer | None = None
-    until: float | None = None  # epoch seconds
-    reason: str = ""
-
-
-@dataclass
-class _Lanes:
-    interactive: deque = field(default_factory=deque)
-    bulk: deque = field(default_factory=deque)
-    in_a_row: int = 0  # interactive picks in a row while bulk waited
-
-    def __len__(self) -> int:
-        return len(self.interactive) + len(self.bulk)
-
-    def next_lane(self) -> str:
-        """Interactive first; while both wait, every BULK_SHARE-th message is bulk."""
-        if self.bulk and (not self.interactive or self.in_a_row >= BULK_SHARE - 1):
-            return BULK
-        return INTERACTIVE
-
-    def pick(self, reserved: str) -> Outgoing | None:
-        """The next message for a start reserved for `reserved` (a bulk start may carry either;
-        an interactive one, reserved past a hold on bulk mail, only interactive mail)."""
-        lane = self.next_lane() if reserved == BULK else INTERACTIVE
-        if lane == BULK and self.bulk:
-            self.in_a_row = 0
-            return self.bulk.popleft()
-        if self.interactive:
-            self.in_a_row = self.in_a_row + 1 if self.bulk else 0
-            return self.interactive.popleft()
-        return None
-
-    def put_back(self, item: Outgoing) -> None:
-        (self.interactive if item.lane == INTERACTIVE else self.bulk).appendleft(item)
 
 
 class _Held:
@@ -134,7 +69,7 @@ class RelaySender:
         self.idle_close = idle_close
         self.max_stay = max_stay
         self.results: Queue[Result] = Queue()
-        self._lanes = _Lanes()
+        self._lanes = Lanes()
         self._cond = threading.Condition()
         self._stopping = False
         self.max_threads = threads or budget.max_connections
