@@ -1,7 +1,7 @@
 """mail relay: shared pace, quota counts and connection slots
 
 Revision ID: 2a7d50da62e3
-Revises: 7fee9b4fa4d0
+Revises: d5700e19494d
 Create Date: 2026-11-30 07:48:41.572356
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '2a7d50da62e3'
-down_revision = '7fee9b4fa4d0'
+down_revision = 'd5700e19494d'
 branch_labels = None
 depends_on = None
 
