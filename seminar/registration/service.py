@@ -132,6 +132,11 @@ def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
             reg.confirm_mails += 1
             if reg.status == RegistrationStatus.PENDING:
                 reg.signed_up_at = now  # a fresh link: the lapse time counts from now
+                # Until the address is confirmed the latest sign-up's details count: whoever owns
+                # the address is never stuck with what someone else typed with it before.
+                reg.name, reg.organisation = data.name.strip(), data.organisation.strip()
+                reg.location_type, reg.question = data.location_type, data.question.strip()
+                reg.language = data.language
                 kinds.CONFIRM_ADDRESS.enqueue(registration=reg)
             else:
                 kinds.ALREADY_REGISTERED.enqueue(registration=reg)
