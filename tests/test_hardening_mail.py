@@ -99,7 +99,7 @@ def test_an_encoded_word_name_is_text_and_never_locks_the_address_out(client, sm
     "Jan: evil@evil.example;",
     'Jan "evil@evil.example" <evil@evil.example>,',
     "Ĳsselmeer, Zoë",
-    "Zoë de Vries " * 8 + "en co, evil@evil.example",
+    "Zoë de Vries " * 6 + "en co, evil@evil.example",
 ])
 def test_the_display_name_is_quoted_or_encoded_whole(smtp, seminar, name):
     stored_sign_up(seminar, name)
