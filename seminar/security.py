@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask, request
+from flask import Flask, abort, request
 
 from . import captcha
 from .reach.embed import EMBED_ENDPOINT, frame_ancestors
@@ -56,6 +56,15 @@ def init_app(app: Flask) -> None:
     for handler in app.logger.handlers:
         handler.addFilter(RedactingFilter())
     frame_ancestors(app.config.get("EMBED_ORIGINS"))  # a wrong entry stops the start, with its name
+
+    @app.before_request
+    def refuse_nul():
+        """NUL cannot be stored (PostgreSQL refuses it in text) nor looked up: whatever field or
+        parameter carries one, the request is refused with 400 before any view reads it."""
+        if "\x00" in request.path or any(
+                "\x00" in key or "\x00" in value
+                for source in (request.args, request.form) for key, value in source.items(multi=True)):
+            abort(400)
 
     @app.after_request
     def headers(response):

@@ -46,11 +46,11 @@ def other_language_url() -> tuple[str, str, str]:
     """(url, label, lang) of the link that switches to the other language on the same page."""
     current = str(get_locale())
     target = "en" if current == "nl" else "nl"
-    args = dict(request.view_args or {})
-    args.update(request.args.to_dict())
-    args["lang"] = target
+    # The matched route and `lang` only: any other query parameter (`_external`, `_anchor`,
+    # `_scheme`…) would steer url_for to another host or scheme.
     try:
-        url = url_for(request.endpoint, **args) if request.endpoint else f"?lang={target}"
+        url = (url_for(request.endpoint, **(request.view_args or {}), lang=target)
+               if request.endpoint and request.url_rule is not None else f"{request.path}?lang={target}")
     except Exception:  # an endpoint that cannot be rebuilt (errors): stay on the same path
         url = f"{request.path}?lang={target}"
     return url, ("English" if target == "en" else "Nederlands"), target

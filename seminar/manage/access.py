@@ -76,8 +76,15 @@ def csrf_error(exc):
                            "Please reload the page and submit it again."))
 
 
+def refuse_controls(target: str | None) -> None:
+    """A redirect target with control characters (CR/LF) or spaces cannot be a Location: 400."""
+    if target and (not target.isprintable() or any(ch.isspace() for ch in target)):
+        abort(400)
+
+
 def safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect to somewhere else."""
+    refuse_controls(target)
     if target:
         parts = urlsplit(target)
         if (not parts.scheme and not parts.netloc and target.startswith("/")

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..accounts import check_password
 from ..extensions import db, limiter
 from ..models import User
-from .access import bp, safe_next, start_session
+from .access import bp, refuse_controls, safe_next, start_session
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, NewPasswordForm
 from .passwords import InvalidResetLink, change_password, load_reset_token, request_reset
 
@@ -36,6 +36,7 @@ def _posted_email() -> str:
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
                key_func=_posted_email, methods=["POST"])
 def login():
+    refuse_controls(request.args.get("next"))  # before anything happens, not after logging in
     if current_user.is_authenticated and request.method == "GET":
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
