@@ -81,6 +81,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
+    from . import ratelimits  # noqa: F401  (registers seminar-db://, the default storage)
+
     limiter.init_app(app)
     from .accounts import load_user
 

@@ -100,7 +100,9 @@ def load_config(instance: Path) -> dict:
         "VIDEO_WAIT_BUDGET": float(env("VIDEO_WAIT_BUDGET") or 15.0),
         # Abuse protection.
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # Unset: the counters live in the database, shared by every process (seminar/ratelimits.py);
+        # `memory://` counts per process, `redis://…` in Redis.
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "seminar-db://",
         # Flask-Limiter limits: per client address, and per e-mail address for sign-ups.
         "SIGNUP_RATE_LIMIT": env("SIGNUP_RATE_LIMIT") or "10 per minute;60 per hour",
         "SIGNUP_ADDRESS_RATE_LIMIT": env("SIGNUP_ADDRESS_RATE_LIMIT") or "5 per hour",

@@ -246,6 +246,9 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default="host")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Raised by logging out and by a password change: a session cookie carrying an older value
+    # (copied before) no longer opens anything.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     hosted: Mapped[list[Seminar]] = relationship(secondary=seminar_hosts, back_populates="hosts")
@@ -348,3 +351,12 @@ class PurgeLog(db.Model):
     certificates: Mapped[int] = mapped_column(default=0)  # certificate records emptied
     # Interest-list addresses removed (no answer to "still interested?", unconfirmed, on request).
     subscribers: Mapped[int] = mapped_column(default=0)
+
+
+class RateLimitCounter(db.Model):
+    """One Flask-Limiter counter (seminar/ratelimits.py), shared by every process that uses this
+    database. The key is a digest: the limiter's keys hold client and e-mail addresses."""
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[float] = mapped_column(index=True)  # seconds since the epoch
