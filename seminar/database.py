@@ -126,13 +126,13 @@ def lock(model, ident):
     return db.session.execute(stmt).scalar_one_or_none()
 
 
-# The largest id the database's integers hold (SQLite: 64-bit signed; PostgreSQL compares an
-# integer column with a bigint parameter without overflowing).
-MAX_ID = 2**63 - 1
+# The largest id the id columns hold on both databases: PostgreSQL's INTEGER (SQLAlchemy sends
+# the parameter as ::INTEGER, so a larger one is an error there; SQLite fails beyond 64 bits).
+MAX_ID = 2**31 - 1
 
 
 class DatabaseId(IntegerConverter):
-    """`<int:…>` in every route: a non-negative integer that fits the database's integers."""
+    """`<int:…>` in every route: a non-negative integer that fits the id columns (else 404)."""
 
     def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_ID)
@@ -141,7 +141,7 @@ class DatabaseId(IntegerConverter):
 
 def database_id(value: str | None) -> int | None:
     """A query parameter as an id (None when it is not one the database could hold)."""
-    if value is None or not value.isascii() or not value.isdigit() or len(value) > 19:
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 10:
         return None
     number = int(value)
     return number if number <= MAX_ID else None
