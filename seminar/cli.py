@@ -10,7 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Job, Seminar, User
+from .models import Job, Seminar
 from .programme import service as programme
 from .timeutil import parse_local, to_local
 

@@ -15,7 +15,7 @@ import hashlib
 import time
 
 from limits.storage import Storage
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
