@@ -44,7 +44,7 @@ def _secret_key(instance: Path) -> str:
 def trusted_hosts(base_url: str, extra: str | None) -> list[str]:
     """The Host headers answered: BASE_URL's host, loopback (make run, health checks on the
     machine itself) and TRUSTED_HOSTS (space or comma separated). Any other Host gets 400."""
-    hosts = [urlsplit(base_url).hostname or "", "localhost", "127.0.0.1", "[::1]"]
+    hosts = [urlsplit(base_url).hostname or "", "localhost", "127.0.0.1"]
     hosts += [h for h in (extra or "").replace(",", " ").split() if h]
     return list(dict.fromkeys(h for h in hosts if h))
 
