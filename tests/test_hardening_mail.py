@@ -132,3 +132,15 @@ def test_an_international_domain_is_stored_and_mailed_in_its_ascii_form(client, 
     [msg] = smtp.messages
     assert msg.envelope_to == ["anouk@xn--kinderopvang-zo-mob.example"]
     assert db.session.scalar(db.select(Job.state).where(Job.kind == "mail.confirm_address")) == "done"
+
+
+def test_a_mail_that_cannot_be_built_fails_clearly_and_alone(client, smtp, seminar):
+    """An address stored before the form's checks (a line break in it) cannot make a To: header:
+    that one mail is a clear failure in the outbox at once, every other mail goes out."""
+    stored_sign_up(seminar, "Oude Inschrijving", email="oud\n@kinderopvang.example")
+    stored_sign_up(seminar, "Anouk de Vries", email="anouk@kinderopvang.example")
+    work()
+    assert [m.envelope_to for m in smtp.messages] == [["anouk@kinderopvang.example"]]
+    failed = db.session.scalars(db.select(Job).where(Job.state == "failed")).all()
+    assert len(failed) == 1 and failed[0].attempts == 1
+    assert "could not be built" in failed[0].last_error and "oud" not in failed[0].last_error

@@ -262,7 +262,14 @@ class _MailBatch:
                 self.accepted.record()
                 log.error("job %s (%s) could not be composed: %s", self.recorder.job_id(job), job.kind,
                           prepared.error.__class__.__name__, exc_info=prepared.error)
-                self.recorder.retry(job, f"{prepared.error.__class__.__name__}: {prepared.error}")
+                if isinstance(prepared.error, (ValueError, UnicodeError)):
+                    # What is stored cannot make a message (e.g. an address from before the
+                    # form's checks): trying again would only fail again. A clear failure in the
+                    # outbox, for this one mail only; its text may quote the address.
+                    self.recorder.failed(job, f"could not be built from the stored details "
+                                              f"({prepared.error.__class__.__name__})")
+                else:
+                    self.recorder.retry(job, f"{prepared.error.__class__.__name__}: {prepared.error}")
             elif prepared.note is not None:
                 self.accepted.add(job, Done(note=prepared.note))
             else:
