@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import DDL, JSON, Enum, ForeignKey, Index, String, Text, event, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -360,3 +360,9 @@ class RateLimitCounter(db.Model):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
     expires_at: Mapped[float] = mapped_column(index=True)  # seconds since the epoch
+
+
+# Counters need no crash safety: on PostgreSQL the table is UNLOGGED (no WAL flush per hit; after
+# a crash it starts empty). The migration does the same.
+event.listen(RateLimitCounter.__table__, "after_create",
+             DDL("ALTER TABLE %(table)s SET UNLOGGED").execute_if(dialect="postgresql"))

@@ -3,7 +3,7 @@
 `make run` starts two gunicorn processes; with `memory://` each counted on its own and every limit
 was doubled. This storage (scheme `seminar-db://`, the default when RATELIMIT_STORAGE_URI is unset)
 keeps the fixed-window counters in the `rate_limit_counter` table of the database in use: one
-atomic upsert per hit, on SQLite in a transaction that takes the write lock up front. Redis
+atomic upsert statement per hit. Redis
 (`redis://…`) stays the choice for several machines; `memory://` still means per process.
 
 It implements the `limits` package's public Storage API (incr, get, get_expiry, check, reset,
@@ -19,7 +19,7 @@ from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from .database import WRITE_LOCK
+from .database import single_statement
 from .extensions import db
 from .models import RateLimitCounter
 
@@ -58,13 +58,14 @@ class DatabaseStorage(Storage):
             set_={"count": case((expired, amount), else_=_table.c.count + amount),
                   "expires_at": case((expired, now + expiry), else_=_table.c.expires_at)},
         ).returning(_table.c.count)
-        with engine.connect() as connection:
-            connection = connection.execution_options(**{WRITE_LOCK: True})
-            with connection.begin():
-                count = connection.execute(stmt).scalar_one()
-                self._hits += 1
-                if self._hits % CLEAN_EVERY == 0:
-                    connection.execute(delete(_table).where(_table.c.expires_at < now))
+        # One statement is atomic on its own: no BEGIN/COMMIT round trips around it (SQLite runs
+        # it in a write transaction of its own, waiting for busy_timeout; PostgreSQL's upsert
+        # takes the row lock).
+        with single_statement() as connection:
+            count = connection.execute(stmt).scalar_one()
+            self._hits += 1
+            if self._hits % CLEAN_EVERY == 0:
+                connection.execute(delete(_table).where(_table.c.expires_at < now))
         return int(count)
 
     def _row(self, key: str):

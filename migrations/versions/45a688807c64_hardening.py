@@ -26,6 +26,9 @@ def upgrade():
     )
     with op.batch_alter_table('rate_limit_counter', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rate_limit_counter_expires_at'), ['expires_at'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        # Disposable counters: no WAL flush per hit (after a crash the table starts empty).
+        op.execute('ALTER TABLE rate_limit_counter SET UNLOGGED')
 
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_version', sa.Integer(), server_default='0', nullable=False))
