@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from seminar.extensions import db
 from seminar.models import Seminar
 
-from .conftest import csrf_from
+from .helpers import csrf_from
 from .portal_helpers import Staff, attendee, make_user
 from .test_fuzz import FORM, FUZZ, anything, form_body
 

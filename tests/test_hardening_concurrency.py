@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from seminar.extensions import db
 from seminar.models import Registration, User
 
-from .conftest import Person
+from .helpers import Person
 from .portal_helpers import Staff, make_user
 
 ROOT = Path(__file__).resolve().parent.parent

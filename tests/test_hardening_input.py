@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from seminar.extensions import db
 from seminar.models import Registration
 
-from .conftest import csrf_from
+from .helpers import csrf_from
 from .portal_helpers import Staff, attendee, make_user
 
 

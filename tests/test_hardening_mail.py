@@ -11,7 +11,7 @@ from seminar.extensions import db
 from seminar.models import Job, Registration
 from seminar.registration.service import SignUpData, sign_up
 
-from .conftest import Person, links_in, text_of, work
+from .helpers import Person, links_in, text_of, work
 
 
 @pytest.fixture

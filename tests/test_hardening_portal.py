@@ -9,7 +9,7 @@ from seminar.extensions import db
 from seminar.manage import auth
 from seminar.models import User
 
-from .conftest import csrf_from
+from .helpers import csrf_from
 from .portal_helpers import PASSWORD, Staff, make_user
 
 

@@ -17,7 +17,7 @@ from seminar.models import Job
 from seminar.programme.service import create_seminar
 from seminar.timeutil import utcnow
 
-from .conftest import future, work
+from .helpers import future, work
 from .portal_helpers import attendee, make_user
 
 HOST = "hanna@bmk.example"

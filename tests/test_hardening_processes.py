@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import free_port
+from .helpers import free_port
 from .test_scale_out import wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
