@@ -3,6 +3,7 @@ extremes in its ids, every text field of the portal's forms and searches with ev
 category. Nothing answers 500."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from seminar.extensions import db
@@ -23,11 +24,17 @@ def portal_rules(app) -> list:
     return [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("manage.")]
 
 
-def test_every_portal_url_with_integer_extremes(app, client, make_seminar):
+@pytest.fixture
+def portal(client, make_seminar):
+    """A seminar with one attendee, and an organiser logged in: (seminar, staff)."""
     seminar = make_seminar()
     attendee(seminar, "Anouk de Vries", "anouk@kinderopvang.example")
     make_user("org@bmk.example")
-    staff = Staff(client, "org@bmk.example").logged_in()
+    return seminar, Staff(client, "org@bmk.example").logged_in()
+
+
+def test_every_portal_url_with_integer_extremes(app, client, portal):
+    seminar, staff = portal
     token = csrf_from(staff.text("/manage/"))
     checked = 0
     for rule in portal_rules(app):
@@ -62,11 +69,8 @@ SEARCHES = ["/manage/registrations?q=", "/manage/outbox?state=", "/manage/outbox
             "/manage/login?next=", "/manage/?lang="]
 
 
-def test_every_portal_text_field_with_every_unicode_category(app, client, make_seminar):
-    seminar = make_seminar()
-    attendee(seminar, "Anouk de Vries", "anouk@kinderopvang.example")
-    make_user("org@bmk.example")
-    staff = Staff(client, "org@bmk.example").logged_in()
+def test_every_portal_text_field_with_every_unicode_category(app, client, portal):
+    seminar, staff = portal
     token = csrf_from(staff.text("/manage/seminars/new"))
     searches = SEARCHES + [f"/manage/seminars/{seminar.id}/attendees?q=",
                            f"/manage/seminars/{seminar.id}/attendees?status=",
