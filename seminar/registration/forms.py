@@ -9,7 +9,7 @@ from wtforms import BooleanField, EmailField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from ..textcheck import email_address, multiline_text, name_text
+from ..textcheck import email_address, multiline_text, name_text, title_text
 
 LOCATION_TYPES = [
     ("kdv", _l("Day care (kinderdagverblijf)")),
@@ -20,9 +20,10 @@ LOCATION_TYPES = [
     ("anders", _l("Other")),
 ]
 
-# Names end up in mails and exports: seminar.textcheck decides what they may hold (also for the
-# other forms' name fields). Kept under their old names for code that imports them from here.
-no_markup = name_text
+# seminar.textcheck decides what text may hold. The old names, for code that imports them from
+# here: no markup and no control or bidi characters (links are fine: other forms take web
+# addresses); names of people and organisations take `name_text`, which refuses links too.
+no_markup = title_text
 deliverable_email = email_address
 
 REGISTER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")

@@ -208,7 +208,8 @@ def test_input_purposes_for_assistive_tech_and_the_forms_own_messages(page: Page
     _, seminar_url = live.create_seminar("Meldcode in de praktijk")
     page.goto(seminar_url)
     expect(page.locator("form:has(#email)")).to_have_attribute("novalidate", "")
-    for field_id, purpose in (("name", "name"), ("email", "email"), ("organisation", "organization")):
+    for field_id, purpose in (("name", "name"), ("email", "email"), ("organisation", "organization"),
+                              ("function", "organization-title")):
         expect(page.locator(f"#{field_id}")).to_have_attribute("autocomplete", purpose)
     expect(page.locator("#email")).to_have_attribute("type", "email")
     page.locator("#name").fill("Anouk de Vries")
