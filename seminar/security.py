@@ -20,11 +20,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 TOKEN_PATH = re.compile(r"(/r/(?:confirm|manage|join|list/(?:confirm|unsubscribe|reserve|still))/"
                         r"|/manage/reset/)[^\s\"'?]+")
+# PostgreSQL's own error detail quotes the values ("Failing row contains (…)", "Key (email)=(…)");
+# SQLAlchemy's hide_parameters does not reach it.
+DB_DETAIL = re.compile(r"(DETAIL:\s*)[^\n]*")
 
 
 def redact(text: str) -> str:
     """Remove e-mail addresses and mailed tokens from a log line."""
-    return TOKEN_PATH.sub(r"\1[token]", EMAIL.sub("[e-mail]", text))
+    return DB_DETAIL.sub(r"\1[hidden]", TOKEN_PATH.sub(r"\1[token]", EMAIL.sub("[e-mail]", text)))
 
 
 class RedactingFilter(logging.Filter):
@@ -56,6 +59,10 @@ def init_app(app: Flask) -> None:
     for handler in app.logger.handlers:
         handler.addFilter(RedactingFilter())
     frame_ancestors(app.config.get("EMBED_ORIGINS"))  # a wrong entry stops the start, with its name
+    # On the app's logger itself too: its records are cleaned before any handler sees them, also
+    # one added later.
+    if not any(isinstance(f, RedactingFilter) for f in app.logger.filters):
+        app.logger.addFilter(RedactingFilter())
 
     @app.before_request
     def refuse_nul():
