@@ -68,6 +68,14 @@ def subscribe():
     return redirect(url_for("reach.subscribed"), code=303)
 
 
+@bp.get("/interesse")
+def interest_form():
+    # The form lives on the home page. This address is only in the browser after a refused POST:
+    # its language links and a reload come here (a 405 otherwise).
+    lang = request.args.get("lang")
+    return redirect(url_for("public.index", lang=lang if lang in ("nl", "en") else None), code=303)
+
+
 @bp.get("/interesse/bedankt")
 def subscribed():
     return render_template("reach/subscribed.html")
