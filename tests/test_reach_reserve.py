@@ -99,3 +99,24 @@ def test_forged_foreign_and_closed_reserve_links_are_refused(app, client, make_s
     response = client.get(path_of(bram))
     assert response.status_code == 410 and "geannuleerd" in response.get_data(as_text=True)
     assert registrations() == []
+
+
+def test_reserve_link_confirms_a_signup_still_waiting_for_its_confirmation(app, client, make_seminar):
+    """Signed up on the page, not confirmed yet, then the announcement's button: the press is the
+    proof of the address (it was refused as 'already signed up' while no place was held)."""
+    seminar, url = announced(app, client, make_seminar, title="Half aangemeld")
+    page = client.get(f"/seminars/{seminar.slug}")
+    signed = client.post(f"/seminars/{seminar.slug}", data=dict(
+        csrf_token=csrf_from(page.get_data(as_text=True)), name="Anouk", email=ANOUK,
+        organisation="De Boomhut", location_type="kdv", consent="y"))
+    assert signed.status_code == 303
+    [pending] = registrations()
+    assert pending.status == "pending"
+    form = client.get(path_of(url))
+    assert form.status_code == 200
+    response = client.post(path_of(url), data={"csrf_token": csrf_from(form.get_data(as_text=True)),
+                                               "name": "Anouk de Vries", "organisation": "De Boomhut",
+                                               "location_type": "kdv"})
+    assert response.status_code == 303
+    [reg] = registrations()
+    assert (reg.id, reg.status, reg.name) == (pending.id, "confirmed", "Anouk de Vries")

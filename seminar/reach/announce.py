@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from ..database import lock, write_transaction
 from ..extensions import db
 from ..jobs import kinds
-from ..models import ACTIVE_STATUSES, Job, JobState, Registration, Seminar
+from ..models import ACTIVE_STATUSES, Job, JobState, Registration, RegistrationStatus, Seminar
 from ..registration import service as registration_service
 from ..registration.service import SignUpData, closed_reason
 from ..timeutil import utcnow
@@ -128,9 +128,10 @@ def check_reserve(sub: Subscriber, seminar: Seminar) -> None:
     reason = closed_reason(seminar)
     if reason:
         raise ReserveRefused("closed", closed=reason)
+    # A sign-up still waiting for its confirmation is no place yet: the press confirms it.
     existing = db.session.scalar(select(Registration).where(
         Registration.seminar_id == seminar.id, Registration.email_normalized == sub.email_normalized,
-        Registration.status.in_(ACTIVE_STATUSES)))
+        Registration.status.in_(ACTIVE_STATUSES), Registration.status != RegistrationStatus.PENDING))
     if existing is not None:
         raise ReserveRefused("registered", registration=existing)
 

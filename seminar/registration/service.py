@@ -233,7 +233,8 @@ class AlreadyRegistered(Exception):
 
 def register_proven(seminar_id: int, data: SignUpData) -> Registration:
     """Sign up an address that is already proven (a subscriber's personal reserve link): a seat or
-    a waitlist place at once, without a confirmation mail."""
+    a waitlist place at once, without a confirmation mail (a pending sign-up of the address is
+    confirmed)."""
     now = utcnow()
     with write_transaction():
         seminar = lock(Seminar, seminar_id)
@@ -246,8 +247,15 @@ def register_proven(seminar_id: int, data: SignUpData) -> Registration:
         existing = db.session.scalar(select(Registration).where(
             Registration.seminar_id == seminar.id, Registration.email_normalized == normalized,
             Registration.status.in_(ACTIVE_STATUSES)))
-        if existing is not None:
+        if existing is not None and existing.status != RegistrationStatus.PENDING:
             raise AlreadyRegistered(existing)
+        if existing is not None:
+            # Signed up on the page but not confirmed yet: the proven address confirms that
+            # sign-up, with the details given now.
+            existing.name, existing.organisation = data.name.strip(), data.organisation.strip()
+            existing.location_type, existing.language = data.location_type, data.language
+            _seat_or_waitlist(existing, seminar, now)
+            return existing
         reg = Registration(
             seminar=seminar, name=data.name.strip(), email=data.email.strip(),
             email_normalized=normalized, organisation=data.organisation.strip(),
