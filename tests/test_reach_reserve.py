@@ -120,3 +120,24 @@ def test_reserve_link_confirms_a_signup_still_waiting_for_its_confirmation(app, 
     assert response.status_code == 303
     [reg] = registrations()
     assert (reg.id, reg.status, reg.name) == (pending.id, "confirmed", "Anouk de Vries")
+
+
+def test_reserve_form_asks_the_register_number_of_an_accredited_seminar(app, client, make_seminar):
+    """The sign-up form asks function and (accredited seminars) the register number printed on the
+    certificate; a seat taken with the reserve link had no way to give them."""
+    seminar, url = announced(app, client, make_seminar, title="Met punten")
+    seminar = db.session.get(type(seminar), seminar.id)
+    seminar.register_name, seminar.course_number = "SKJ", "SKJ-2027-9"
+    db.session.commit()
+    form = client.get(path_of(url))
+    assert 'name="register_number"' in form.get_data(as_text=True)
+    bad = client.post(path_of(url), data={"csrf_token": csrf_from(form.get_data(as_text=True)), "name": "Anouk",
+                                          "organisation": "De Boomhut", "location_type": "kdv",
+                                          "register_number": "<b>"})
+    assert bad.status_code == 400 and registrations() == []
+    response = client.post(path_of(url), data={"csrf_token": csrf_from(form.get_data(as_text=True)),
+                                               "name": "Anouk", "organisation": "De Boomhut", "location_type": "kdv",
+                                               "function": "Pedagogisch coach", "register_number": "SKJ 12345"})
+    assert response.status_code == 303
+    [reg] = registrations()
+    assert (reg.function, reg.register_number) == ("Pedagogisch coach", "SKJ 12345")

@@ -137,12 +137,12 @@ def check_reserve(sub: Subscriber, seminar: Seminar) -> None:
 
 
 def reserve(sub: Subscriber, seminar: Seminar, *, name: str, organisation: str, location_type: str,
-            language: str) -> Registration:
+            language: str, function: str = "", register_number: str = "") -> Registration:
     """The one press: a seat (or a waitlist place) for the subscriber's proven address, without a
     second confirmation mail. The list keeps the name and organisation as given now."""
     check_reserve(sub, seminar)
-    data = SignUpData(name=name, email=sub.email, organisation=organisation,
-                      location_type=location_type, language=language)
+    data = SignUpData(name=name, email=sub.email, organisation=organisation, location_type=location_type,
+                      language=language, function=function, register_number=register_number)
     try:
         reg = registration_service.register_proven(seminar.id, data)
     except registration_service.AlreadyRegistered as exc:  # a second press at the same moment

@@ -164,7 +164,9 @@ def reserve(token: str):
     if request.method == "POST" and form.validate():
         try:
             reg = announce.reserve(sub, seminar, name=form.name.data, organisation=form.organisation.data,
-                                   location_type=form.location_type.data, language=str(get_locale()))
+                                   location_type=form.location_type.data, language=str(get_locale()),
+                                   function=form.function.data or "",
+                                   register_number=(form.register_number.data or "") if seminar.is_accredited else "")
         except announce.ReserveRefused as exc:
             return _refused(exc)
         return redirect(url_for("registration.manage", token=make_token("manage", reg), confirmed=1), code=303)

@@ -254,12 +254,14 @@ def register_proven(seminar_id: int, data: SignUpData) -> Registration:
             # sign-up, with the details given now.
             existing.name, existing.organisation = data.name.strip(), data.organisation.strip()
             existing.location_type, existing.language = data.location_type, data.language
+            existing.function, existing.register_number = data.function.strip(), data.register_number.strip()
             _seat_or_waitlist(existing, seminar, now)
             return existing
         reg = Registration(
             seminar=seminar, name=data.name.strip(), email=data.email.strip(),
             email_normalized=normalized, organisation=data.organisation.strip(),
             location_type=data.location_type, question=data.question.strip(),
+            function=data.function.strip(), register_number=data.register_number.strip(),
             language=data.language, consent_at=now, signed_up_at=now, confirm_mails=0,
             status=RegistrationStatus.PENDING)
         db.session.add(reg)
