@@ -45,6 +45,9 @@ def test_reserve_link_takes_a_seat_in_one_press(app, client, make_seminar):
     [reg] = registrations()
     assert (reg.status, reg.email, reg.organisation) == ("confirmed", ANOUK, "De Boomhut (Utrecht)")
     assert subscriber(ANOUK).organisation == "De Boomhut (Utrecht)"
+    from seminar.reach.models import AnnouncementDelivery
+    [delivery] = db.session.scalars(select(AnnouncementDelivery)).all()
+    assert delivery.signed_up_at is not None  # counted for the portal: a sign-up it brought
     work()
     kinds = [job.kind for job in db.session.scalars(select(Job).where(Job.registration_id == reg.id))]
     assert "mail.confirm_address" not in kinds  # no second confirmation mail

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from ..database import lock, write_transaction
 from ..extensions import db
@@ -149,14 +149,9 @@ def reserve(sub: Subscriber, seminar: Seminar, *, name: str, organisation: str, 
         raise ReserveRefused("registered", registration=exc.registration) from None
     except registration_service.RegistrationClosed as exc:
         raise ReserveRefused("closed", closed=exc.reason) from None
+    # (The sign-up the announcement brought is counted by service.on_registration_confirmed.)
     with write_transaction():
         sub = db.session.get(Subscriber, sub.id)
         if sub is not None:
             sub.name, sub.organisation, sub.location_type = name.strip(), organisation.strip(), location_type
-        db.session.execute(
-            update(AnnouncementDelivery)
-            .where(AnnouncementDelivery.seminar_id == seminar.id,
-                   AnnouncementDelivery.subscriber_id == (sub.id if sub else None),
-                   AnnouncementDelivery.signed_up_at.is_(None))
-            .values(signed_up_at=utcnow()).execution_options(synchronize_session=False))
     return reg
