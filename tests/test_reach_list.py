@@ -179,3 +179,10 @@ def test_every_list_mail_is_in_the_subscribers_language(app, make_seminar, lang)
             wrong[kind.name] = found
     db.session.rollback()
     assert silent == [] and wrong == {}
+
+
+def test_an_address_removed_between_the_page_and_the_press_is_told_the_link_is_gone(app, client):
+    """Erased (or lapsed by the purge) after the link was opened: the press answered a 500."""
+    from seminar.reach import service
+
+    assert service.confirm(987654) is None and service.still_interested(987654) is None

@@ -102,6 +102,8 @@ def confirm(token: str):
         return _bad_link()
     if request.method == "POST" and sub.status == SubscriberStatus.PENDING:
         sub = service.confirm(sub.id)
+        if sub is None:
+            return _bad_link()
     if sub.is_active:
         return render_template("reach/done.html", title=_("You are on the list"),
                                message=_("Thank you. We will mail you when a new seminar opens for "
@@ -119,7 +121,8 @@ def still_interested(token: str):
     if sub is None or not sub.is_active:
         return _bad_link()
     if request.method == "POST":
-        service.still_interested(sub.id)
+        if service.still_interested(sub.id) is None:
+            return _bad_link()
         return render_template("reach/done.html", title=_("You stay on the list"),
                                message=_("Thank you. We will keep mailing you when a new seminar "
                                          "opens for sign-up."))

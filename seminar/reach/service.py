@@ -96,22 +96,23 @@ def _activate(sub: Subscriber, now: datetime) -> None:
     sub.registration_id = None
 
 
-def confirm(subscriber_id: int) -> Subscriber:
-    """The confirmation link was pressed: on the list. Idempotent."""
+def confirm(subscriber_id: int) -> Subscriber | None:
+    """The confirmation link was pressed: on the list. Idempotent. None: the address was removed
+    meanwhile (erased, or lapsed between the page and the press)."""
     now = utcnow()
     with write_transaction():
         sub = db.session.get(Subscriber, subscriber_id)
-        if sub.status == S.PENDING:
+        if sub is not None and sub.status == S.PENDING:
             _activate(sub, now)
     return sub
 
 
-def still_interested(subscriber_id: int) -> Subscriber:
-    """The answer to "still interested?": the retention period starts again."""
+def still_interested(subscriber_id: int) -> Subscriber | None:
+    """The answer to "still interested?": the retention period starts again. None: removed meanwhile."""
     now = utcnow()
     with write_transaction():
         sub = db.session.get(Subscriber, subscriber_id)
-        if sub.is_active:
+        if sub is not None and sub.is_active:
             sub.active_at = now
             sub.reconfirm_asked_at = None
     return sub
