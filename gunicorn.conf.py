@@ -13,6 +13,10 @@ max_requests = 5000
 max_requests_jitter = 500
 accesslog = os.environ.get("GUNICORN_ACCESSLOG")  # off by default: URLs carry personal tokens
 errorlog = "-"
+# X-Forwarded-* is trusted only through TRUSTED_PROXIES (the app's ProxyFix). Gunicorn's own
+# handling would take X-Forwarded-Proto from any loopback client as https (HSTS over plain HTTP).
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
 
 
 def post_fork(server, worker):

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask, has_request_context, request, session
 
 from . import database
-from .config import load_config
+from .config import load_config, trusted_hosts
 from .extensions import babel, csrf, db, limiter, login_manager, mail
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -61,12 +62,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Pooled connections that sat idle are tested when taken out (database.IDLE_PING_SECONDS);
     # testing every one (pool_pre_ping) would cost each request a round trip to the server.
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": False})
+    # A database error's message never carries the statement's values (names, addresses,
+    # questions): it is logged, and printed by the CLI.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                   hide_parameters=True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from .i18n import compile_catalogues
 
     compile_catalogues(Path(app.config["BABEL_TRANSLATION_DIRECTORIES"]))
+
+    if not (test_config and "TRUSTED_HOSTS" in test_config):
+        app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["BASE_URL"], os.environ.get("TRUSTED_HOSTS"))
+    # Ids in URLs are at most what the database holds (64 bits): a longer one is a 404, not an
+    # overflow in the database driver.
+    app.url_map.converters["int"] = database.DatabaseId
 
     if app.config["TRUSTED_PROXIES"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -81,6 +92,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
+    from . import ratelimits  # noqa: F401  (registers seminar-db://, the default storage)
+
     limiter.init_app(app)
     from .accounts import load_user
 

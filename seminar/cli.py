@@ -10,7 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from .extensions import db
-from .models import Job, Seminar, User
+from .models import Job, Seminar
 from .programme import service as programme
 from .timeutil import parse_local, to_local
 
@@ -203,19 +203,14 @@ def serve(port):
 @click.option("--name", default="")
 def create_user(email, role, password, name):
     """Create (or update) a portal account."""
-    from .accounts import set_password
+    from .accounts import create_or_update
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    email = email.strip().lower()
-    user = db.session.scalar(select(User).where(User.email == email)) or User(email=email)
-    user.role, user.name = role, name or user.name
     try:
-        set_password(user, password)
+        user = create_or_update(email.strip().lower(), role, password, name)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    db.session.add(user)
-    db.session.commit()
     click.echo(f"{user.id} {user.email} {user.role}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -40,13 +41,24 @@ def _secret_key(instance: Path) -> str:
     return key
 
 
+def trusted_hosts(base_url: str, extra: str | None) -> list[str]:
+    """The Host headers answered: BASE_URL's host, loopback (make run, health checks on the
+    machine itself) and TRUSTED_HOSTS (space or comma separated). Any other Host gets 400."""
+    hosts = [urlsplit(base_url).hostname or "", "localhost", "127.0.0.1"]
+    hosts += [h for h in (extra or "").replace(",", " ").split() if h]
+    return list(dict.fromkeys(h for h in hosts if h))
+
+
 def load_config(instance: Path) -> dict:
     port = env_int("PORT", 8000)
     env = os.environ.get
+    base_url = (env("BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
     return {
         "SECRET_KEY": env("SECRET_KEY") or _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL") or f"sqlite:///{instance / 'seminar.db'}",
-        "BASE_URL": (env("BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+        "BASE_URL": base_url,
+        # Flask refuses any other Host header (400): links are never built from a forged one.
+        "TRUSTED_HOSTS": trusted_hosts(base_url, env("TRUSTED_HOSTS")),
         "PORT": port,
         "TIMEZONE": env("TIMEZONE") or "Europe/Amsterdam",
         "ORGANISATION_NAME": env("ORGANISATION_NAME") or "Brancheorganisatie Maatschappelijke Kinderopvang",
@@ -94,7 +106,9 @@ def load_config(instance: Path) -> dict:
         "VIDEO_WAIT_BUDGET": float(env("VIDEO_WAIT_BUDGET") or 15.0),
         # Abuse protection.
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "memory://",
+        # Unset: the counters live in the database, shared by every process (seminar/ratelimits.py);
+        # `memory://` counts per process, `redis://…` in Redis.
+        "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI") or "seminar-db://",
         # Flask-Limiter limits: per client address, and per e-mail address for sign-ups.
         "SIGNUP_RATE_LIMIT": env("SIGNUP_RATE_LIMIT") or "10 per minute;60 per hour",
         "SIGNUP_ADDRESS_RATE_LIMIT": env("SIGNUP_ADDRESS_RATE_LIMIT") or "5 per hour",

@@ -16,6 +16,7 @@ from typing import Iterator
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
+from werkzeug.routing import IntegerConverter
 
 from .extensions import db
 
@@ -125,3 +126,22 @@ def lock(model, ident):
     return db.session.execute(stmt).scalar_one_or_none()
 
 
+# The largest id the id columns hold on both databases: PostgreSQL's INTEGER (SQLAlchemy sends
+# the parameter as ::INTEGER, so a larger one is an error there; SQLite fails beyond 64 bits).
+MAX_ID = 2**31 - 1
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every route: a non-negative integer that fits the id columns (else 404)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def database_id(value: str | None) -> int | None:
+    """A query parameter as an id (None when it is not one the database could hold)."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None

@@ -5,7 +5,7 @@ from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 MESSAGES = {
     400: (_l("Something is wrong with this request"),
@@ -26,6 +26,10 @@ MESSAGES = {
 }
 
 
+UNKNOWN_HOST = ("Onbekend adres: deze site is niet bereikbaar via deze naam.\n"
+                "Unknown address: this site is not served under this name.\n")
+
+
 def render_error(code: int, title=None, message=None):
     default_title, default_message = MESSAGES.get(code, MESSAGES[500] if code >= 500 else MESSAGES[400])
     return render_template("error.html", code=code, title=title or default_title,
@@ -41,6 +45,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if isinstance(exc, SecurityError):
+            # A Host header that is not ours (TRUSTED_HOSTS): no page, since every link on it
+            # would be built for that host.
+            return (UNKNOWN_HOST, 400, {"Content-Type": "text/plain; charset=utf-8"})
         return render_error(exc.code or 500)
 
     @app.errorhandler(DBAPIError)

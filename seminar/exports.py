@@ -9,6 +9,7 @@ from sqlalchemy import select
 from .extensions import db
 from .models import Registration, RegistrationStatus, Seminar
 from .templating import status_label
+from .textcheck import neutralise
 from .timeutil import to_local
 
 HEADER = ["Naam", "E-mail", "Organisatie", "Type locatie", "Status", "Aangemeld", "Bevestigd", "Vraag"]
@@ -16,8 +17,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value) -> str:
-    """Neutralise spreadsheet formulas (CSV/Excel injection): a leading ' makes it plain text."""
-    text = "" if value is None else str(value)
+    """Neutralise spreadsheet formulas (CSV/Excel injection): a leading ' makes it plain text.
+    Control characters and bidi overrides (rows stored before the form refused them) become
+    U+FFFD: openpyxl refuses them, and in a terminal they are escape sequences."""
+    text = neutralise(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 
 

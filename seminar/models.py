@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, func, select
+from sqlalchemy import DDL, JSON, Enum, ForeignKey, Index, String, Text, event, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -246,6 +246,9 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default="host")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Raised by logging out and by a password change: a session cookie carrying an older value
+    # (copied before) no longer opens anything.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     hosted: Mapped[list[Seminar]] = relationship(secondary=seminar_hosts, back_populates="hosts")
@@ -381,3 +384,18 @@ class MailRelaySlot(db.Model):
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     holder: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[float | None] = mapped_column(db.Float)
+
+
+class RateLimitCounter(db.Model):
+    """One Flask-Limiter counter (seminar/ratelimits.py), shared by every process that uses this
+    database. The key is a digest: the limiter's keys hold client and e-mail addresses."""
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[float] = mapped_column(index=True)  # seconds since the epoch
+
+
+# Counters need no crash safety: on PostgreSQL the table is UNLOGGED (no WAL flush per hit; after
+# a crash it starts empty). The migration does the same.
+event.listen(RateLimitCounter.__table__, "after_create",
+             DDL("ALTER TABLE %(table)s SET UNLOGGED").execute_if(dialect="postgresql"))

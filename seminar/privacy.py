@@ -16,6 +16,8 @@ The video platform is asked to remove registrants too, and every purge writes a 
 """
 from __future__ import annotations
 
+import email
+import email.policy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -98,10 +100,46 @@ def purge(now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
     return report
 
 
+def _mail_text(message: str) -> str:
+    """A stored mail (as sent: headers, quoted-printable bodies) as the text a reader sees."""
+    msg = email.message_from_string(message, policy=email.policy.default)
+    parts = [msg.get("To", "")]
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                parts.append(part.get_content())
+            except (LookupError, ValueError):  # an odd charset: the raw text still counts
+                parts.append(part.get_payload())
+    return "\n".join(parts)
+
+
+def copies_naming(regs: list[Registration]) -> list[Job]:
+    """Stored mails to someone else that name one of `regs`: the host digests (attendee lists)
+    of their seminars. Their own mails are found by registration id."""
+    seminars = {reg.seminar_id for reg in regs}
+    if not seminars:
+        return []
+    candidates = db.session.scalars(
+        select(Job).where(Job.seminar_id.in_(seminars), Job.registration_id.is_(None),
+                          Job.kind.like("mail.%"), Job.message.is_not(None)))
+    found = []
+    for job in candidates:
+        text = _mail_text(job.message)
+        if any((reg.name and reg.name in text) or (reg.email and reg.email in text)
+               for reg in regs if reg.seminar_id == job.seminar_id):
+            found.append(job)
+    return found
+
+
 def _erase(ids: list[int], reason: str, seminar_id: int | None) -> None:
     with write_transaction():
         removals = 0
-        for reg in db.session.scalars(select(Registration).where(Registration.id.in_(ids))):
+        regs = list(db.session.scalars(select(Registration).where(Registration.id.in_(ids))))
+        # Copies of sent mails that name them (a host's attendee list) go with their data.
+        copies = copies_naming(regs)
+        for job in copies:
+            job.message = None
+        for reg in regs:
             if reg.platform_registrant_id:
                 # The platform call needs only the registrant id, which is not personal data.
                 kinds.REMOVE_ATTENDEE.enqueue(registration=reg)
@@ -142,7 +180,7 @@ def _erase(ids: list[int], reason: str, seminar_id: int | None) -> None:
             # Erased on request: the certificate too (it would otherwise outlive the person's wish).
             erased = certificates.expire_for(ids)
         db.session.add(PurgeLog(reason=reason, seminar_id=seminar_id, registrations=len(ids),
-                                messages=cleared + dropped, platform_removals=removals,
+                                messages=cleared + dropped + len(copies), platform_removals=removals,
                                 certificates=erased))
 
 
@@ -174,6 +212,10 @@ def export_person(email: str) -> dict:
             "cancelled_at": reg.cancelled_at.isoformat() if reg.cancelled_at else None,
             "mails": [{"kind": j.kind.removeprefix("mail."), "sent_at": j.done_at.isoformat() if j.done_at else None}
                       for j in mails if j.message],
+            # Mails to others that name them (host attendee lists), kept for the outbox view.
+            "named_in": [{"kind": j.kind.removeprefix("mail."), "to": "host",
+                          "sent_at": j.done_at.isoformat() if j.done_at else None}
+                         for j in copies_naming([reg])],
         })
     return {"email": normalize_email(email), "registrations": out,
             "interest_list": interest_list.export(email)}

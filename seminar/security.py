@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask, request
+from flask import Flask, abort, request
 
 from . import captcha
 from .reach.embed import EMBED_ENDPOINT, frame_ancestors
@@ -20,11 +20,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 TOKEN_PATH = re.compile(r"(/r/(?:confirm|manage|join|list/(?:confirm|unsubscribe|reserve|still))/"
                         r"|/manage/reset/)[^\s\"'?]+")
+# PostgreSQL's own error detail quotes the values ("Failing row contains (…)", "Key (email)=(…)");
+# SQLAlchemy's hide_parameters does not reach it.
+DB_DETAIL = re.compile(r"(DETAIL:\s*)[^\n]*")
 
 
 def redact(text: str) -> str:
     """Remove e-mail addresses and mailed tokens from a log line."""
-    return TOKEN_PATH.sub(r"\1[token]", EMAIL.sub("[e-mail]", text))
+    return DB_DETAIL.sub(r"\1[hidden]", TOKEN_PATH.sub(r"\1[token]", EMAIL.sub("[e-mail]", text)))
 
 
 class RedactingFilter(logging.Filter):
@@ -56,6 +59,19 @@ def init_app(app: Flask) -> None:
     for handler in app.logger.handlers:
         handler.addFilter(RedactingFilter())
     frame_ancestors(app.config.get("EMBED_ORIGINS"))  # a wrong entry stops the start, with its name
+    # On the app's logger itself too: its records are cleaned before any handler sees them, also
+    # one added later.
+    if not any(isinstance(f, RedactingFilter) for f in app.logger.filters):
+        app.logger.addFilter(RedactingFilter())
+
+    @app.before_request
+    def refuse_nul():
+        """NUL cannot be stored (PostgreSQL refuses it in text) nor looked up: whatever field or
+        parameter carries one, the request is refused with 400 before any view reads it."""
+        if "\x00" in request.path or any(
+                "\x00" in key or "\x00" in value
+                for source in (request.args, request.form) for key, value in source.items(multi=True)):
+            abort(400)
 
     @app.after_request
     def headers(response):

@@ -1,8 +1,11 @@
 """Helpers that pages and mails share: times in TIMEZONE, status names, the language switch."""
 from __future__ import annotations
 
+import re
+
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_date, format_time, get_locale, gettext as _, lazy_gettext
+from markupsafe import Markup, escape
 
 from .jobs import kinds
 from .models import JobState, RegistrationStatus, Seminar
@@ -43,14 +46,30 @@ def other_language_url() -> tuple[str, str, str]:
     """(url, label, lang) of the link that switches to the other language on the same page."""
     current = str(get_locale())
     target = "en" if current == "nl" else "nl"
-    args = dict(request.view_args or {})
-    args.update(request.args.to_dict())
-    args["lang"] = target
+    # The matched route and `lang` only: any other query parameter (`_external`, `_anchor`,
+    # `_scheme`…) would steer url_for to another host or scheme.
     try:
-        url = url_for(request.endpoint, **args) if request.endpoint else f"?lang={target}"
+        url = (url_for(request.endpoint, **(request.view_args or {}), lang=target)
+               if request.endpoint and request.url_rule is not None else f"{request.path}?lang={target}")
     except Exception:  # an endpoint that cannot be rebuilt (errors): stay on the same path
         url = f"{request.path}?lang={target}"
     return url, ("English" if target == "en" else "Nederlands"), target
+
+
+def own_links(text: str) -> Markup:
+    """`text` escaped, with only this site's own links (BASE_URL…: the mailed tokens, the portal)
+    made clickable. Never `urlize`: what a person typed (a name "Log in op https://…") must stay
+    text in a mail sent from the association's address."""
+    base = current_app.config["BASE_URL"]
+    pattern = re.compile(re.escape(base) + r"(?:/[^\s<>\"']*)?")
+    out, at = [], 0
+    for match in pattern.finditer(text):
+        url = match.group(0).rstrip(".,:;!?)")
+        out.append(escape(text[at:match.start()]))
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        at = match.start() + len(url)
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
 
 
 def init_app(app: Flask) -> None:
@@ -59,6 +78,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(when=when, status_label=status_label, captcha_widget=captcha.widget,
                                  RegistrationStatus=RegistrationStatus, JobState=JobState)
     app.jinja_env.filters["job_label"] = job_label
+    app.jinja_env.filters["own_links"] = own_links
 
     @app.context_processor
     def globals_for_pages():

@@ -68,6 +68,16 @@ def test_bad_input_on_the_home_form_is_told_in_dutch_and_kept(client):
     assert subscriber("geen-adres") is None
 
 
+def test_the_refused_form_pages_links_lead_back_to_the_home_page(client):
+    """After a refused POST the browser shows /interesse: its language switch and a reload are GETs
+    of that address (they answered 405)."""
+    assert subscribe(client, "geen-adres").status_code == 400
+    english = client.get("/interesse?lang=en")
+    assert english.status_code == 303 and english.headers["Location"].endswith("/?lang=en")
+    assert client.get("/interesse").headers["Location"].endswith("/")
+    assert client.get("/interesse?lang=<x>").headers["Location"].endswith("/")
+
+
 def test_honeypot_stores_nothing(client):
     response = subscribe(client, ANOUK, website="http://spam.example")
     assert response.status_code == 303
@@ -169,3 +179,10 @@ def test_every_list_mail_is_in_the_subscribers_language(app, make_seminar, lang)
             wrong[kind.name] = found
     db.session.rollback()
     assert silent == [] and wrong == {}
+
+
+def test_an_address_removed_between_the_page_and_the_press_is_told_the_link_is_gone(app, client):
+    """Erased (or lapsed by the purge) after the link was opened: the press answered a 500."""
+    from seminar.reach import service
+
+    assert service.confirm(987654) is None and service.still_interested(987654) is None

@@ -93,3 +93,26 @@ def test_privacy_page_describes_the_list(client):
     assert "730 dagen" in page
     english = client.get("/privacy?lang=en").get_data(as_text=True)
     assert "730 days" in english and "one click" in english
+
+
+def test_erased_address_queued_mail_is_dropped_and_its_id_reused_is_announced_once(app, client, make_seminar):
+    """SQLite gives an erased subscriber's id to the next one: the announcement still queued for the
+    erased address must neither reach the newcomer nor block their own (the unique key of waiting
+    jobs: announcing again failed with an IntegrityError)."""
+    from seminar.reach import service
+
+    on_the_list(app, client, "eerste@kinderopvang.example")
+    gone = on_the_list(app, client, ANOUK)
+    seminar = make_seminar(title="Nog in de wachtrij")
+    assert announce(seminar.id).recipients == 2  # queued, not sent yet
+    assert service.erase(ANOUK) == 1
+    assert not [job for job in db.session.scalars(select(Job).where(Job.kind == "mail.announcement"))
+                if job.payload["subscriber_id"] == gone.id and job.state == "pending"]
+    service.subscribe(service.SubscribeData(email="nieuw@kinderopvang.example"))
+    newcomer = subscriber("nieuw@kinderopvang.example")
+    service.confirm(newcomer.id)
+    assert announce(seminar.id).recipients == 1  # the newcomer, whatever id they were given
+    work()
+    assert [m["Subject"] for m in mails_to(app, "nieuw@kinderopvang.example")
+            if "Nieuw seminar" in m["Subject"]] == ["Nieuw seminar: Nog in de wachtrij"]
+    assert not [m for m in mails_to(app, ANOUK) if "Nieuw seminar" in m["Subject"]]

@@ -45,6 +45,9 @@ def test_reserve_link_takes_a_seat_in_one_press(app, client, make_seminar):
     [reg] = registrations()
     assert (reg.status, reg.email, reg.organisation) == ("confirmed", ANOUK, "De Boomhut (Utrecht)")
     assert subscriber(ANOUK).organisation == "De Boomhut (Utrecht)"
+    from seminar.reach.models import AnnouncementDelivery
+    [delivery] = db.session.scalars(select(AnnouncementDelivery)).all()
+    assert delivery.signed_up_at is not None  # counted for the portal: a sign-up it brought
     work()
     kinds = [job.kind for job in db.session.scalars(select(Job).where(Job.registration_id == reg.id))]
     assert "mail.confirm_address" not in kinds  # no second confirmation mail
@@ -99,3 +102,45 @@ def test_forged_foreign_and_closed_reserve_links_are_refused(app, client, make_s
     response = client.get(path_of(bram))
     assert response.status_code == 410 and "geannuleerd" in response.get_data(as_text=True)
     assert registrations() == []
+
+
+def test_reserve_link_confirms_a_signup_still_waiting_for_its_confirmation(app, client, make_seminar):
+    """Signed up on the page, not confirmed yet, then the announcement's button: the press is the
+    proof of the address (it was refused as 'already signed up' while no place was held)."""
+    seminar, url = announced(app, client, make_seminar, title="Half aangemeld")
+    page = client.get(f"/seminars/{seminar.slug}")
+    signed = client.post(f"/seminars/{seminar.slug}", data=dict(
+        csrf_token=csrf_from(page.get_data(as_text=True)), name="Anouk", email=ANOUK,
+        organisation="De Boomhut", location_type="kdv", consent="y"))
+    assert signed.status_code == 303
+    [pending] = registrations()
+    assert pending.status == "pending"
+    form = client.get(path_of(url))
+    assert form.status_code == 200
+    response = client.post(path_of(url), data={"csrf_token": csrf_from(form.get_data(as_text=True)),
+                                               "name": "Anouk de Vries", "organisation": "De Boomhut",
+                                               "location_type": "kdv"})
+    assert response.status_code == 303
+    [reg] = registrations()
+    assert (reg.id, reg.status, reg.name) == (pending.id, "confirmed", "Anouk de Vries")
+
+
+def test_reserve_form_asks_the_register_number_of_an_accredited_seminar(app, client, make_seminar):
+    """The sign-up form asks function and (accredited seminars) the register number printed on the
+    certificate; a seat taken with the reserve link had no way to give them."""
+    seminar, url = announced(app, client, make_seminar, title="Met punten")
+    seminar = db.session.get(type(seminar), seminar.id)
+    seminar.register_name, seminar.course_number = "SKJ", "SKJ-2027-9"
+    db.session.commit()
+    form = client.get(path_of(url))
+    assert 'name="register_number"' in form.get_data(as_text=True)
+    bad = client.post(path_of(url), data={"csrf_token": csrf_from(form.get_data(as_text=True)), "name": "Anouk",
+                                          "organisation": "De Boomhut", "location_type": "kdv",
+                                          "register_number": "<b>"})
+    assert bad.status_code == 400 and registrations() == []
+    response = client.post(path_of(url), data={"csrf_token": csrf_from(form.get_data(as_text=True)),
+                                               "name": "Anouk", "organisation": "De Boomhut", "location_type": "kdv",
+                                               "function": "Pedagogisch coach", "register_number": "SKJ 12345"})
+    assert response.status_code == 303
+    [reg] = registrations()
+    assert (reg.function, reg.register_number) == ("Pedagogisch coach", "SKJ 12345")

@@ -1,7 +1,7 @@
 """mail relay: shared pace, quota counts and connection slots
 
 Revision ID: 2a7d50da62e3
-Revises: d5700e19494d
+Revises: 45a688807c64
 Create Date: 2026-11-30 07:48:41.572356
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '2a7d50da62e3'
-down_revision = 'd5700e19494d'
+down_revision = '45a688807c64'
 branch_labels = None
 depends_on = None
 

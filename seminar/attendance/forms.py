@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from ..registration.forms import no_markup, strip
+from ..textcheck import multiline_text
 
 
 def web_address(form, field) -> None:
@@ -47,7 +48,8 @@ class CorrectionForm(FlaskForm):
     attended = SelectField(_l("Attendance"), choices=[SelectChoice("1", _l("attended")), SelectChoice("0", _l("absent"))])
     minutes = IntegerField(_l("Minutes (optional)"), validators=[Optional(), NumberRange(0, 1440)])
     reason = TextAreaField(_l("Reason"), filters=[strip], validators=[
-        DataRequired(_l("Please give a reason.")), Length(max=500, message=_l("At most %(max)d characters."))])
+        DataRequired(_l("Please give a reason.")), Length(max=500, message=_l("At most %(max)d characters.")),
+        multiline_text])
 
 
 class ImportForm(FlaskForm):

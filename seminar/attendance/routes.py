@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..errors import render_error
+from ..textcheck import multiline_text
 from ..models import RegistrationStatus
 from ..extensions import db
 from ..tokens import InvalidToken, load_token
@@ -65,7 +66,8 @@ class EvaluationForm(FlaskForm):
     usefulness = RadioField(_l("How useful is what you heard for your practice? (1 = not at all, 5 = very)"),
                             choices=USEFULNESS, validators=[DataRequired(_l("Please choose a number."))])
     comment = TextAreaField(_l("What should we keep or change for the next seminar? (optional)"),
-                            validators=[Optional(), Length(max=2000, message=_l("At most %(max)d characters."))])
+                            validators=[Optional(), Length(max=2000, message=_l("At most %(max)d characters.")),
+                                        multiline_text])
 
 
 @bp.route("/r/evaluatie/<token>", methods=["GET", "POST"])

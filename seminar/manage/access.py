@@ -17,8 +17,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from ..database import write_transaction
 from ..errors import render_error
 from ..extensions import db, login_manager
 from ..models import Registration, RegistrationStatus, Seminar, User, seminar_hosts
@@ -39,9 +40,19 @@ def _configure_login(state) -> None:
 
 
 def start_session(user: User) -> None:
-    """Remember when and with which password the session started (see `require_login`)."""
+    """Remember when, with which password and which session version of the account the session
+    started (see `require_login`)."""
     session["login_at"] = utcnow().timestamp()
     session["pw"] = fingerprint(user)
+    session["sv"] = user.session_version
+
+
+def end_sessions(user_id: int) -> None:
+    """Every session of this account ends, also a copy of its cookie kept elsewhere: the cookie
+    is signed, not stored, so the server side is the account's session version."""
+    with write_transaction():
+        db.session.execute(update(User).where(User.id == user_id)
+                           .values(session_version=User.session_version + 1))
 
 
 @bp.before_request
@@ -54,10 +65,11 @@ def require_login():
     started = session.get("login_at", 0)
     expired = utcnow().timestamp() - started > timedelta(hours=hours).total_seconds()
     # A password change (e.g. after a reset) ends every other session of that account.
-    if expired or session.get("pw") != fingerprint(current_user):
+    if (expired or session.get("pw") != fingerprint(current_user)
+            or session.get("sv") != current_user.session_version):
         logout_user()
-        session.pop("login_at", None)
-        session.pop("pw", None)
+        for key in ("login_at", "pw", "sv"):
+            session.pop(key, None)
         flash(_l("Your session has expired. Please log in again."), "notice")
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("manage.login", next=target))
@@ -76,8 +88,15 @@ def csrf_error(exc):
                            "Please reload the page and submit it again."))
 
 
+def refuse_controls(target: str | None) -> None:
+    """A redirect target with control characters (CR/LF) or spaces cannot be a Location: 400."""
+    if target and (not target.isprintable() or any(ch.isspace() for ch in target)):
+        abort(400)
+
+
 def safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect to somewhere else."""
+    refuse_controls(target)
     if target:
         parts = urlsplit(target)
         if (not parts.scheme and not parts.netloc and target.startswith("/")

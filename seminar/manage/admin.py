@@ -5,6 +5,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from ..database import database_id
 from ..extensions import db
 from ..models import Job, JobState, RegistrationStatus, User
 from ..notify import relay_notice
@@ -76,7 +77,7 @@ def invite_user(user_id: int):
 def outbox():
     state = request.args.get("state", "")
     family = request.args.get("family", "")
-    seminar_id = request.args.get("seminar", type=int)
+    seminar_id = database_id(request.args.get("seminar"))
     jobs = service.outbox(state=state, family=family, seminar_id=seminar_id)
     return render_template("manage/outbox.html", jobs=jobs, state=state, family=family,
                            seminar_id=seminar_id, states=[s.value for s in JobState],

@@ -1,26 +1,26 @@
 """Logging in and out, and passwords: forgotten, reset by mail, changed."""
 from __future__ import annotations
 
-from functools import cache
-
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from ..accounts import check_password
 from ..extensions import db, limiter
 from ..models import User
-from .access import bp, safe_next, start_session
+from .access import bp, end_sessions, refuse_controls, safe_next, start_session
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, NewPasswordForm
 from .passwords import InvalidResetLink, change_password, load_reset_token, request_reset
 
 
-@cache
-def _dummy_hash() -> str:
-    """Checked against when the address is unknown, so that takes as long as a wrong password."""
-    return generate_password_hash("no such account", method="scrypt")
+# Checked against when there is no password to check (unknown address, an account without a
+# password yet): with the cost parameters `set_password` uses, so every login attempt costs one
+# scrypt check of the same cost. (A constant: computing it on first use made the first unknown
+# address slower than the rest.)
+DUMMY_HASH = ("scrypt:32768:8:1$qTJ2ozgenWYrbozR$73cced72a40d6e7f4b052ef6a8c0fb777ad452cf9cee86ec84903630"
+              "9ae11a64fbde73f952335633ea85042cf67ceb5aae484f804b55a589e33b4159fb02a857")
 
 
 def login_limit() -> str:
@@ -36,6 +36,7 @@ def _posted_email() -> str:
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
                key_func=_posted_email, methods=["POST"])
 def login():
+    refuse_controls(request.args.get("next"))  # before anything happens, not after logging in
     if current_user.is_authenticated and request.method == "GET":
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
@@ -43,9 +44,11 @@ def login():
     if form.validate_on_submit():
         email = form.email.data.lower()
         user = db.session.scalar(select(User).where(User.email == email))
-        if user is None:
-            check_password_hash(_dummy_hash(), form.password.data)
-        elif user.active and check_password(user, form.password.data):
+        # Exactly one check of the same cost whoever asks: unknown, inactive, without a password,
+        # wrong or right; only then is the answer decided.
+        stored = user.password_hash if user is not None and user.password_hash else None
+        matches = check_password_hash(stored or DUMMY_HASH, form.password.data)
+        if stored and matches and user.active:
             login_user(user, remember=False)
             start_session(user)
             return redirect(safe_next(request.args.get("next")), code=303)
@@ -56,9 +59,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        end_sessions(current_user.id)  # a copy of this session's cookie opens nothing any more
     logout_user()
-    session.pop("login_at", None)
-    session.pop("pw", None)
+    for key in ("login_at", "pw", "sv"):
+        session.pop(key, None)
     flash(_("You are logged out."), "success")
     return redirect(url_for("manage.login"), code=303)
 

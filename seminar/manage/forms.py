@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateTimeLocalField, EmailField, IntegerField, PasswordField,
@@ -13,7 +12,9 @@ from wtforms.validators import (DataRequired, EqualTo, InputRequired, Length, Nu
                                 ValidationError)
 
 from ..accounts import MIN_PASSWORD
-from ..registration.forms import no_markup, strip
+from ..registration.forms import strip
+from ..textcheck import (AddressRefused, email_address, line_text, mail_address, multiline_text,
+                         name_text, title_text)
 
 HOURS = re.compile(r"^\s*\d{1,3}\s*(,\s*\d{1,3}\s*)*$")
 
@@ -36,17 +37,15 @@ def email_list(text: str) -> list[str]:
 def valid_email_list(form, field) -> None:
     for address in email_list(field.data):
         try:
-            validate_email(address, check_deliverability=False)
-        except EmailNotValidError:
+            mail_address(address)
+        except AddressRefused:
             raise ValidationError(_l("This is not a valid e-mail address: %(address)s",
                                      address=address)) from None
 
 
 def valid_email(form, field) -> None:
-    try:
-        field.data = validate_email(field.data or "", check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        raise ValidationError(_l("This is not a valid e-mail address.")) from None
+    email_address(form, field)
+    field.data = field.data.lower()
 
 
 class LocalDateTimeField(DateTimeLocalField):
@@ -62,16 +61,19 @@ class LocalDateTimeField(DateTimeLocalField):
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail address"), filters=[strip],
                        validators=[DataRequired(_l("Please fill in your e-mail address.")),
-                                   Length(max=254)])
+                                   Length(max=254), line_text],
+                       render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"),
                              validators=[DataRequired(_l("Please fill in your password.")),
-                                         Length(max=200)])
+                                         Length(max=200)],
+                             render_kw={"autocomplete": "current-password"})
 
 
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(_l("E-mail address"), filters=[strip],
                        validators=[DataRequired(_l("Please fill in your e-mail address.")),
-                                   Length(max=254)])
+                                   Length(max=254), line_text],
+                       render_kw={"autocomplete": "email"})
 
 
 class NewPasswordForm(FlaskForm):
@@ -79,22 +81,25 @@ class NewPasswordForm(FlaskForm):
         _l("New password"),
         validators=[DataRequired(_l("Please choose a password.")),
                     Length(min=MIN_PASSWORD, max=200,
-                           message=_l("Use at least %(min)d characters.", min=MIN_PASSWORD))])
+                           message=_l("Use at least %(min)d characters.", min=MIN_PASSWORD))],
+        render_kw={"autocomplete": "new-password"})
     confirm = PasswordField(
         _l("Repeat the new password"),
-        validators=[EqualTo("password", message=_l("The two passwords are not the same."))])
+        validators=[EqualTo("password", message=_l("The two passwords are not the same."))],
+        render_kw={"autocomplete": "new-password"})
 
 
 class ChangePasswordForm(NewPasswordForm):
     current = PasswordField(_l("Current password"),
-                            validators=[DataRequired(_l("Please fill in your current password."))])
+                            validators=[DataRequired(_l("Please fill in your current password."))],
+                            render_kw={"autocomplete": "current-password"})
 
 
 class SeminarForm(FlaskForm):
     title = StringField(_l("Title"), filters=[strip],
                         validators=[DataRequired(_l("Please fill in a title.")),
                                     Length(max=200, message=_l("At most %(max)d characters.")),
-                                    no_markup])
+                                    title_text])
     start = LocalDateTimeField(_l("Start (Dutch time)"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
                                validators=[DataRequired(_l("Please fill in date and time, e.g. 2027-06-11 10:00."))])
     duration_minutes = IntegerField(
@@ -105,9 +110,10 @@ class SeminarForm(FlaskForm):
         _l("Number of seats"),
         validators=[InputRequired(_l("Please fill in the number of seats.")),
                     NumberRange(1, 100_000, message=_l("Between %(min)d and %(max)d."))])
-    speakers = StringField(_l("Speakers"), filters=[strip], validators=[Optional(), Length(max=500)])
+    speakers = StringField(_l("Speakers"), filters=[strip],
+                           validators=[Optional(), Length(max=500), line_text])
     description = TextAreaField(_l("Description"), filters=[strip],
-                                validators=[Optional(), Length(max=5000)])
+                                validators=[Optional(), Length(max=5000), multiline_text])
     hosts = TextAreaField(_l("Hosts (e-mail addresses, one per line)"), validators=[valid_email_list])
     reminder_hours = StringField(_l("Reminders to attendees (hours before the start)"),
                                  default="24,1", filters=[strip],
@@ -123,8 +129,10 @@ class SeminarForm(FlaskForm):
 class UserForm(FlaskForm):
     email = EmailField(_l("E-mail address"), filters=[strip],
                        validators=[DataRequired(_l("Please fill in the e-mail address.")),
-                                   Length(max=254), valid_email])
-    name = StringField(_l("Name"), filters=[strip], validators=[Optional(), Length(max=120), no_markup])
+                                   Length(max=254), valid_email],
+                       render_kw={"autocomplete": "off"})  # someone else's: never autofill one's own
+    name = StringField(_l("Name"), filters=[strip], validators=[Optional(), Length(max=120), name_text],
+                       render_kw={"autocomplete": "off"})
     role = SelectField(_l("Role"), choices=[SelectChoice("host", _l("Host (own seminars only)")),
                                             SelectChoice("organiser", _l("Organiser (everything)"))])
     active = BooleanField(_l("Account active"), default=True)

@@ -75,4 +75,5 @@ def change_password(user_id: int, password: str) -> User:
     with write_transaction():
         user = db.session.get(User, user_id)
         set_password(user, password)
+        user.session_version += 1  # every session ends (the caller may start this one anew)
     return user

@@ -21,7 +21,8 @@ from ..registration import service as registration
 from ..timeutil import local_zone, to_local, utcnow
 from ..video.base import PlatformError
 from . import service
-from .access import bp, organiser_required, registration_or_404, visible_seminars, with_seminar
+from .access import (bp, organiser_required, refuse_controls, registration_or_404, visible_seminars,
+                     with_seminar)
 from .chart import signup_chart
 from ..notify import mail_schedule, relay_notice
 from .forms import SeminarForm, email_list, normalise_hours
@@ -199,6 +200,7 @@ def export(seminar: Seminar, fmt: str):
 
 def _back(seminar: Seminar):
     target = request.form.get("back") or ""
+    refuse_controls(target)
     if not target.startswith(f"/manage/seminars/{seminar.id}/attendees"):
         target = url_for("manage.attendees", seminar_id=seminar.id)
     return redirect(target, code=303)

@@ -196,7 +196,14 @@ class _Batch:
             self.accepted.record()
             log.error("job %s (%s) could not be composed: %s", self.recorder.job_id(job), job.kind,
                       p.error.__class__.__name__, exc_info=p.error)
-            self.recorder.retry(job, f"{p.error.__class__.__name__}: {p.error}")
+            if isinstance(p.error, (ValueError, UnicodeError)):
+                # What is stored cannot make a message (e.g. an address from before the form's
+                # checks): trying again would only fail again. A clear failure in the outbox, for
+                # this one mail only; its text may quote the address.
+                self.recorder.failed(job, f"could not be built from the stored details "
+                                          f"({p.error.__class__.__name__})")
+            else:
+                self.recorder.retry(job, f"{p.error.__class__.__name__}: {p.error}")
             return
         if p.note is not None:
             self.accepted.add(job, Done(note=p.note))

@@ -24,12 +24,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from email.quoprimime import body_encode
 from email.generator import BytesGenerator
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formatdate, parseaddr
 from io import BytesIO
 
 from flask import current_app
 
-from .mails import POLICY as MESSAGE_POLICY, Composed, build_message, new_message_id
+from .mails import POLICY as MESSAGE_POLICY, Composed, address_header, build_message, new_message_id
 
 log = logging.getLogger("seminar.worker")
 
@@ -199,7 +199,7 @@ def message_bytes(composed: Composed, to_name: str, to_address: str, job_id: int
         return None
     text, html = composed.rendered
     values = {
-        "to": _fold("To", formataddr((to_name, to_address))),
+        "to": _fold("To", str(address_header(to_name, to_address))),
         "date": _fold("Date", formatdate(localtime=False)),
         "id": _fold("Message-ID", new_message_id(job_id)),
         "text": _qp(text),

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from email import policy as email_policy
 from email.headerregistry import HeaderRegistry, UnstructuredHeader
+
+
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Callable
 
 from flask import current_app
@@ -248,14 +251,24 @@ for _name in ("List-Unsubscribe", "List-Unsubscribe-Post"):
 POLICY = email_policy.default.clone(header_factory=_registry)
 
 
+def address_header(name: str, address: str) -> Address:
+    """A To/From value for the email package's policy, which quotes or encodes the display name
+    whole (`formataddr` output parsed again can split an encoded name into several addresses).
+    A name holding "=?" looks like an encoded word: the policy would decode it (and a reader after
+    it), so such a name is left out of the header; the mail's text still greets them by it."""
+    if "=?" in name or not name.isprintable():
+        name = ""
+    return Address(display_name=name, addr_spec=address)
+
+
 def build_message(composed: Composed, to_name: str, to_address: str, job_id: int, *,
                   date: str | None = None, message_id: str | None = None) -> EmailMessage:
     config = current_app.config
     sender_name, sender_address = parseaddr(config["MAIL_DEFAULT_SENDER"])
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = composed.subject
-    msg["From"] = formataddr((sender_name, sender_address))
-    msg["To"] = formataddr((to_name, to_address))
+    msg["From"] = address_header(sender_name, sender_address)
+    msg["To"] = address_header(to_name, to_address)
     msg["Reply-To"] = config.get("MAIL_REPLY_TO") or sender_address
     msg["Date"] = date or formatdate(localtime=False)
     msg["Message-ID"] = message_id or new_message_id(job_id)

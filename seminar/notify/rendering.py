@@ -4,7 +4,7 @@ group of mails shares rendered once.
 In a fan-out (a seminar moved: one calendar update per attendee) the mails of one kind and
 language differ only in a few paragraphs ("Hello Anouk,", the personal link) and in two links.
 The templates' output is their literal text with each value put in (as it is in the plain text; in
-the HTML through `urlize` for a paragraph and escaped for a link), and which parts appear depends
+the HTML through `own_links` for a paragraph and escaped for a link), and which parts appear depends
 only on the mail's shape: subject, details, labels, footer, how many paragraphs, which links. So
 per shape the templates are rendered once with markers in the values' places; each mail is then
 those pieces with its own values put in, through the very filters the templates use.
@@ -21,7 +21,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 from flask import current_app, render_template
-from jinja2.nodes import EvalContext
 from markupsafe import escape
 
 from .composed import Composed, language
@@ -29,7 +28,7 @@ from .composed import Composed, language
 log = logging.getLogger("seminar.worker")
 
 TEXT, HTML = "email/message.txt", "email/message.html"
-MARK = "QZSLOT"  # markers are plain letters and digits: text, escaping and urlize leave them alone
+MARK = "QZSLOT"  # markers are plain letters and digits: text, escaping and linking leave them alone
 MARKS = re.compile(MARK + r"([PAM])(\d*)QZ")
 MAX_SHAPES = 64
 MAX_PARAGRAPHS = 32  # HTML of paragraphs that recur (the same sentence for everyone), per shape
@@ -136,7 +135,7 @@ def _fill(shape: _Shape, values: dict[str, str]) -> tuple[str, str]:
     for i, piece in enumerate(html):
         if i % 2 == 0:
             out_html.append(piece)
-        elif piece[0] == "P":  # a paragraph: `{{ p|urlize }}`
+        elif piece[0] == "P":  # a paragraph: `{{ p|own_links }}`
             value = values[piece]
             done = urlized.get(value)
             if done is None:
@@ -157,6 +156,6 @@ def forget() -> None:
 
 
 def _urlize(value: str) -> str:
-    """What `{{ value|urlize }}` puts into the HTML template: the environment's own filter."""
-    env = current_app.jinja_env
-    return str(escape(env.filters["urlize"](EvalContext(env, HTML), value)))
+    """What `{{ value|own_links }}` puts into the HTML template: the environment's own filter
+    (only the site's own links become links; what a person typed stays text)."""
+    return str(escape(current_app.jinja_env.filters["own_links"](value)))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from ..database import lock, write_transaction
 from ..extensions import db
 from ..jobs import kinds
-from ..models import ACTIVE_STATUSES, Job, JobState, Registration, Seminar
+from ..models import ACTIVE_STATUSES, Job, JobState, Registration, RegistrationStatus, Seminar
 from ..registration import service as registration_service
 from ..registration.service import SignUpData, closed_reason
 from ..timeutil import utcnow
@@ -128,34 +128,30 @@ def check_reserve(sub: Subscriber, seminar: Seminar) -> None:
     reason = closed_reason(seminar)
     if reason:
         raise ReserveRefused("closed", closed=reason)
+    # A sign-up still waiting for its confirmation is no place yet: the press confirms it.
     existing = db.session.scalar(select(Registration).where(
         Registration.seminar_id == seminar.id, Registration.email_normalized == sub.email_normalized,
-        Registration.status.in_(ACTIVE_STATUSES)))
+        Registration.status.in_(ACTIVE_STATUSES), Registration.status != RegistrationStatus.PENDING))
     if existing is not None:
         raise ReserveRefused("registered", registration=existing)
 
 
 def reserve(sub: Subscriber, seminar: Seminar, *, name: str, organisation: str, location_type: str,
-            language: str) -> Registration:
+            language: str, function: str = "", register_number: str = "") -> Registration:
     """The one press: a seat (or a waitlist place) for the subscriber's proven address, without a
     second confirmation mail. The list keeps the name and organisation as given now."""
     check_reserve(sub, seminar)
-    data = SignUpData(name=name, email=sub.email, organisation=organisation,
-                      location_type=location_type, language=language)
+    data = SignUpData(name=name, email=sub.email, organisation=organisation, location_type=location_type,
+                      language=language, function=function, register_number=register_number)
     try:
         reg = registration_service.register_proven(seminar.id, data)
     except registration_service.AlreadyRegistered as exc:  # a second press at the same moment
         raise ReserveRefused("registered", registration=exc.registration) from None
     except registration_service.RegistrationClosed as exc:
         raise ReserveRefused("closed", closed=exc.reason) from None
+    # (The sign-up the announcement brought is counted by service.on_registration_confirmed.)
     with write_transaction():
         sub = db.session.get(Subscriber, sub.id)
         if sub is not None:
             sub.name, sub.organisation, sub.location_type = name.strip(), organisation.strip(), location_type
-        db.session.execute(
-            update(AnnouncementDelivery)
-            .where(AnnouncementDelivery.seminar_id == seminar.id,
-                   AnnouncementDelivery.subscriber_id == (sub.id if sub else None),
-                   AnnouncementDelivery.signed_up_at.is_(None))
-            .values(signed_up_at=utcnow()).execution_options(synchronize_session=False))
     return reg

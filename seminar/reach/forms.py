@@ -7,7 +7,8 @@ from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
-from ..registration.forms import LOCATION_TYPES, deliverable_email, no_markup, required, strip
+from ..registration.forms import (LOCATION_TYPES, deliverable_email, no_markup, optional_text, register_number,
+                                  required, strip)
 
 LANGUAGES = [("nl", _l("In Dutch")), ("en", _l("In English"))]
 
@@ -43,6 +44,10 @@ class ReserveForm(FlaskForm):
         _l("Organisation"), filters=[strip], render_kw={"autocomplete": "organization"},
         validators=[required(_l("Please fill in your organisation.")),
                     Length(max=200, message=_l("At most %(max)d characters.")), no_markup])
+    # As on the sign-up form: the register number (accredited seminars only) goes on the certificate.
+    function = optional_text(_l("Function (optional)"), 120, no_markup)
+    register_number = optional_text(_l("Register number (optional, e.g. SKJ or Registerplein)"), 30,
+                                    register_number)
     location_type = SelectField(
         _l("Type of location"),
         choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(v, label) for v, label in LOCATION_TYPES],

@@ -68,6 +68,14 @@ def subscribe():
     return redirect(url_for("reach.subscribed"), code=303)
 
 
+@bp.get("/interesse")
+def interest_form():
+    # The form lives on the home page. This address is only in the browser after a refused POST:
+    # its language links and a reload come here (a 405 otherwise).
+    lang = request.args.get("lang")
+    return redirect(url_for("public.index", lang=lang if lang in ("nl", "en") else None), code=303)
+
+
 @bp.get("/interesse/bedankt")
 def subscribed():
     return render_template("reach/subscribed.html")
@@ -94,6 +102,8 @@ def confirm(token: str):
         return _bad_link()
     if request.method == "POST" and sub.status == SubscriberStatus.PENDING:
         sub = service.confirm(sub.id)
+        if sub is None:
+            return _bad_link()
     if sub.is_active:
         return render_template("reach/done.html", title=_("You are on the list"),
                                message=_("Thank you. We will mail you when a new seminar opens for "
@@ -111,7 +121,8 @@ def still_interested(token: str):
     if sub is None or not sub.is_active:
         return _bad_link()
     if request.method == "POST":
-        service.still_interested(sub.id)
+        if service.still_interested(sub.id) is None:
+            return _bad_link()
         return render_template("reach/done.html", title=_("You stay on the list"),
                                message=_("Thank you. We will keep mailing you when a new seminar "
                                          "opens for sign-up."))
@@ -156,7 +167,9 @@ def reserve(token: str):
     if request.method == "POST" and form.validate():
         try:
             reg = announce.reserve(sub, seminar, name=form.name.data, organisation=form.organisation.data,
-                                   location_type=form.location_type.data, language=str(get_locale()))
+                                   location_type=form.location_type.data, language=str(get_locale()),
+                                   function=form.function.data or "",
+                                   register_number=(form.register_number.data or "") if seminar.is_accredited else "")
         except announce.ReserveRefused as exc:
             return _refused(exc)
         return redirect(url_for("registration.manage", token=make_token("manage", reg), confirmed=1), code=303)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import write_transaction
 from ..extensions import db
 from ..jobs import kinds
-from ..models import Job, PurgeLog, Registration, RegistrationStatus
+from ..models import Job, JobState, PurgeLog, Registration, RegistrationStatus
 from ..registration import service as registration_service
 from ..registration.service import normalize_email
 from ..timeutil import utcnow
@@ -96,22 +96,23 @@ def _activate(sub: Subscriber, now: datetime) -> None:
     sub.registration_id = None
 
 
-def confirm(subscriber_id: int) -> Subscriber:
-    """The confirmation link was pressed: on the list. Idempotent."""
+def confirm(subscriber_id: int) -> Subscriber | None:
+    """The confirmation link was pressed: on the list. Idempotent. None: the address was removed
+    meanwhile (erased, or lapsed between the page and the press)."""
     now = utcnow()
     with write_transaction():
         sub = db.session.get(Subscriber, subscriber_id)
-        if sub.status == S.PENDING:
+        if sub is not None and sub.status == S.PENDING:
             _activate(sub, now)
     return sub
 
 
-def still_interested(subscriber_id: int) -> Subscriber:
-    """The answer to "still interested?": the retention period starts again."""
+def still_interested(subscriber_id: int) -> Subscriber | None:
+    """The answer to "still interested?": the retention period starts again. None: removed meanwhile."""
     now = utcnow()
     with write_transaction():
         sub = db.session.get(Subscriber, subscriber_id)
-        if sub.is_active:
+        if sub is not None and sub.is_active:
             sub.active_at = now
             sub.reconfirm_asked_at = None
     return sub
@@ -192,6 +193,7 @@ def forget(subscribers: list[Subscriber]) -> int:
         return 0
     ids = [sub.id for sub in subscribers]
     addresses = [sub.email_normalized for sub in subscribers]
+    _drop_queued(ids)
     cleared = db.session.execute(
         update(Job).where(Job.kind.in_(MAIL_KINDS), func.lower(Job.recipient).in_(addresses))
         .values(message=None, recipient=None, last_error=None)
@@ -199,6 +201,26 @@ def forget(subscribers: list[Subscriber]) -> int:
     # Mail still queued to them finds no subscriber when it is composed, and is not sent.
     db.session.execute(delete(Subscriber).where(Subscriber.id.in_(ids)))
     return cleared
+
+
+def _drop_queued(ids: list[int]) -> None:
+    """Remove the list mails still waiting for these subscribers. SQLite may give a removed id to
+    the next subscriber: a waiting job would then mail that person, and its key would block their
+    own announcement (the unique key of waiting jobs)."""
+    seminars = db.session.execute(select(AnnouncementDelivery.seminar_id, AnnouncementDelivery.subscriber_id)
+                                  .where(AnnouncementDelivery.subscriber_id.in_(ids))).all()
+    keys = [kinds.ANNOUNCEMENT.key_for(seminar_id=seminar_id, subscriber_id=sub_id) for seminar_id, sub_id in seminars]
+    keys += [kinds.LIST_STILL.key_for(subscriber_id=sub_id) for sub_id in ids]
+    for start in range(0, len(keys), 500):
+        db.session.execute(delete(Job).where(Job.kind.in_(MAIL_KINDS), Job.state == JobState.PENDING,
+                                             Job.key.in_(keys[start:start + 500])))
+    # The confirmation mails have no key: few and due at once, found by their payload.
+    unkeyed = db.session.scalars(select(Job).where(
+        Job.kind.in_((kinds.LIST_CONFIRM.name, kinds.LIST_KNOWN.name)), Job.state == JobState.PENDING))
+    for job in unkeyed:
+        if (job.payload or {}).get("subscriber_id") in ids:
+            db.session.delete(job)
+    db.session.flush()
 
 
 def erase(email: str) -> int:

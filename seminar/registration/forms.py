@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import re
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from ..textcheck import email_address, multiline_text, name_text, title_text
 
 LOCATION_TYPES = [
     ("kdv", _l("Day care (kinderdagverblijf)")),
@@ -19,14 +20,11 @@ LOCATION_TYPES = [
     ("anders", _l("Other")),
 ]
 
-# Markup or control characters in a name would end up in mails and exports: refuse them.
-UNSAFE = re.compile(r"[<>\x00-\x1f\x7f]")
-
-
-def no_markup(form, field) -> None:
-    if field.data and UNSAFE.search(field.data):
-        raise ValidationError(_l("Please use letters, digits and punctuation only (no < or >)."))
-
+# seminar.textcheck decides what text may hold. The old names, for code that imports them from
+# here: no markup and no control or bidi characters (links are fine: other forms take web
+# addresses); names of people and organisations take `name_text`, which refuses links too.
+no_markup = title_text
+deliverable_email = email_address
 
 REGISTER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")
 
@@ -34,15 +32,6 @@ REGISTER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")
 def register_number(form, field) -> None:
     if field.data and not REGISTER_NUMBER.match(field.data):
         raise ValidationError(_l("Use letters, digits, spaces, dots, slashes and hyphens only."))
-
-
-def deliverable_email(form, field) -> None:
-    try:
-        # Syntax only: a DNS lookup per sign-up would make the form slow and fail offline.
-        result = validate_email(field.data or "", check_deliverability=False)
-    except EmailNotValidError:
-        raise ValidationError(_l("This is not a valid e-mail address.")) from None
-    field.data = result.normalized
 
 
 def strip(value):
@@ -53,28 +42,35 @@ def required(message):
     return DataRequired(message=message)
 
 
-def required_text(label, missing, max_length: int, check) -> StringField:
+def required_text(label, missing, max_length: int, check, autocomplete: str | None = None,
+                  field=StringField) -> StringField:
     """A text field that must be filled in (`missing` says so), at most `max_length` long,
-    stripped of surrounding spaces and passed through `check`."""
-    return StringField(label, filters=[strip], validators=[
-        required(missing), Length(max=max_length, message=_l("At most %(max)d characters.")), check])
+    stripped of surrounding spaces and passed through `check`. `autocomplete`: the field's input
+    purpose (WCAG 2.1 SC 1.3.5: "name", "email", "organization", "organization-title", …)."""
+    return field(label, filters=[strip], validators=[
+        required(missing), Length(max=max_length, message=_l("At most %(max)d characters.")), check],
+        render_kw={"autocomplete": autocomplete} if autocomplete else None)
 
 
-def optional_text(label, max_length: int, check) -> StringField:
-    """A text field that may stay empty, at most `max_length` long, stripped and passed through `check`."""
+def optional_text(label, max_length: int, check, autocomplete: str | None = None) -> StringField:
+    """A text field that may stay empty, at most `max_length` long, stripped and passed through
+    `check`; `autocomplete` as for `required_text`."""
     return StringField(label, filters=[strip], validators=[
-        Optional(), Length(max=max_length, message=_l("At most %(max)d characters.")), check])
+        Optional(), Length(max=max_length, message=_l("At most %(max)d characters.")), check],
+        render_kw={"autocomplete": autocomplete} if autocomplete else None)
 
 
 class SignUpForm(FlaskForm):
-    name = required_text(_l("Name"), _l("Please fill in your name."), 120, no_markup)
-    email = required_text(_l("E-mail address"), _l("Please fill in your e-mail address."), 254, deliverable_email)
-    organisation = required_text(_l("Organisation"), _l("Please fill in your organisation."), 200, no_markup)
-    function = optional_text(_l("Function (optional)"), 120, no_markup)
+    name = required_text(_l("Name"), _l("Please fill in your name."), 120, name_text, "name")
+    email = required_text(_l("E-mail address"), _l("Please fill in your e-mail address."), 254,
+                          email_address, "email", field=EmailField)
+    organisation = required_text(_l("Organisation"), _l("Please fill in your organisation."), 200,
+                                 name_text, "organization")
+    function = optional_text(_l("Function (optional)"), 120, name_text, "organization-title")
     # Shown only for accredited seminars (the template decides); printed on the certificate and
     # in the accreditation export.
     register_number = optional_text(_l("Register number (optional, e.g. SKJ or Registerplein)"), 30,
-                                    register_number)
+                                    register_number, "off")
     location_type = SelectField(
         _l("Type of location"),
         choices=[SelectChoice("", _l("Choose…"))] + [SelectChoice(v, label) for v, label in LOCATION_TYPES],
@@ -84,7 +80,8 @@ class SignUpForm(FlaskForm):
     question = TextAreaField(
         _l("Question for the speaker (optional)"),
         filters=[strip],
-        validators=[Optional(), Length(max=1000, message=_l("At most %(max)d characters."))],
+        validators=[Optional(), Length(max=1000, message=_l("At most %(max)d characters.")),
+                    multiline_text],
     )
     consent = BooleanField(
         _l("I agree that my details are used for this seminar, as described in the privacy notice."),

@@ -132,6 +132,11 @@ def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
             reg.confirm_mails += 1
             if reg.status == RegistrationStatus.PENDING:
                 reg.signed_up_at = now  # a fresh link: the lapse time counts from now
+                # Until the address is confirmed the latest sign-up's details count: whoever owns
+                # the address is never stuck with what someone else typed with it before.
+                reg.name, reg.organisation = data.name.strip(), data.organisation.strip()
+                reg.location_type, reg.question = data.location_type, data.question.strip()
+                reg.language = data.language
                 kinds.CONFIRM_ADDRESS.enqueue(registration=reg)
             else:
                 kinds.ALREADY_REGISTERED.enqueue(registration=reg)
@@ -228,7 +233,8 @@ class AlreadyRegistered(Exception):
 
 def register_proven(seminar_id: int, data: SignUpData) -> Registration:
     """Sign up an address that is already proven (a subscriber's personal reserve link): a seat or
-    a waitlist place at once, without a confirmation mail."""
+    a waitlist place at once, without a confirmation mail (a pending sign-up of the address is
+    confirmed)."""
     now = utcnow()
     with write_transaction():
         seminar = lock(Seminar, seminar_id)
@@ -241,12 +247,21 @@ def register_proven(seminar_id: int, data: SignUpData) -> Registration:
         existing = db.session.scalar(select(Registration).where(
             Registration.seminar_id == seminar.id, Registration.email_normalized == normalized,
             Registration.status.in_(ACTIVE_STATUSES)))
-        if existing is not None:
+        if existing is not None and existing.status != RegistrationStatus.PENDING:
             raise AlreadyRegistered(existing)
+        if existing is not None:
+            # Signed up on the page but not confirmed yet: the proven address confirms that
+            # sign-up, with the details given now.
+            existing.name, existing.organisation = data.name.strip(), data.organisation.strip()
+            existing.location_type, existing.language = data.location_type, data.language
+            existing.function, existing.register_number = data.function.strip(), data.register_number.strip()
+            _seat_or_waitlist(existing, seminar, now)
+            return existing
         reg = Registration(
             seminar=seminar, name=data.name.strip(), email=data.email.strip(),
             email_normalized=normalized, organisation=data.organisation.strip(),
             location_type=data.location_type, question=data.question.strip(),
+            function=data.function.strip(), register_number=data.register_number.strip(),
             language=data.language, consent_at=now, signed_up_at=now, confirm_mails=0,
             status=RegistrationStatus.PENDING)
         db.session.add(reg)

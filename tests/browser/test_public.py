@@ -199,6 +199,35 @@ def test_the_form_by_keyboard_with_errors_tied_to_their_fields(page: Page, live:
     expect(page.get_by_role("heading", level=1)).to_have_text(nl("Check your mail"))
 
 
+def test_input_purposes_for_assistive_tech_and_the_forms_own_messages(page: Page, live: LiveServer,
+                                                                     catalogue: Catalogue):
+    """WCAG 2.1 SC 1.3.5 (axe-core does not test it): every field about the person declares its
+    purpose, the e-mail field is type=email, and the forms leave checking to us (novalidate), so
+    the messages are the form's own Dutch ones, not the browser's."""
+    nl = catalogue.nl
+    _, seminar_url = live.create_seminar("Meldcode in de praktijk")
+    page.goto(seminar_url)
+    expect(page.locator("form:has(#email)")).to_have_attribute("novalidate", "")
+    for field_id, purpose in (("name", "name"), ("email", "email"), ("organisation", "organization"),
+                              ("function", "organization-title")):
+        expect(page.locator(f"#{field_id}")).to_have_attribute("autocomplete", purpose)
+    expect(page.locator("#email")).to_have_attribute("type", "email")
+    page.locator("#name").fill("Anouk de Vries")
+    page.locator("#email").fill("anouk@")  # the browser itself would stop this with its own words
+    page.get_by_role("button", name=nl("Sign up"), exact=True).click()
+    expect(page.locator("#email")).to_have_accessible_description(
+        re.compile(re.escape(nl("This is not a valid e-mail address."))))
+
+    for path, fields in (("/manage/login", {"email": ("email", "username"),
+                                            "password": ("password", "current-password")}),
+                         ("/manage/password/forgot", {"email": ("email", "email")})):
+        page.goto(live.url + path)
+        expect(page.locator("form:has(#email)")).to_have_attribute("novalidate", "")
+        for field_id, (kind, purpose) in fields.items():
+            expect(page.locator(f"#{field_id}")).to_have_attribute("type", kind)
+            expect(page.locator(f"#{field_id}")).to_have_attribute("autocomplete", purpose)
+
+
 def test_in_english_pages_and_mails(page: Page, live: LiveServer, mailbox: Mailbox,
                                     catalogue: Catalogue):
     title = "Online veiligheid van jonge kinderen"
