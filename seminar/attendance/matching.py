@@ -62,8 +62,11 @@ def record_attendance(seminar_id: int, registration_id: int | None, event: str, 
         AttendanceEvent.seminar_id == seminar_id, AttendanceEvent.event == event,
         AttendanceEvent.at == at)).all()
     for known in same:
+        # The same participant told again. Another source telling the same moment is stored too:
+        # merging counts it once, and each source must keep its joins and leaves paired.
         if (participant_id and known.participant_id == participant_id) or (
-                registration_id and known.registration_id == registration_id):
+                not participant_id and registration_id and known.registration_id == registration_id
+                and known.source == source):
             if registration_id and known.registration_id is None:
                 known.registration_id, known.guest = registration_id, None  # matched after all
             return False

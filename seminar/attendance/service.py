@@ -3,8 +3,8 @@
 Every source becomes join/leave moments (AttendanceEvent): Zoom's webhooks and its report, Teams'
 attendance records, a participant list an organiser uploaded. Per registration the intervals are
 merged, so a dropped connection and a rejoin, or the same session told by a webhook and by the
-report, count once; the total is capped at the seminar's length. A join with no leave lasts until
-the seminar's end. Jitsi tells nothing: the first use of a join link is shown as "joined", and an
+report, count once; the total is capped at the seminar's length. A webhook join with no leave lasts
+until the seminar's end, unless another source tells closed sessions for the person. Jitsi tells nothing: the first use of a join link is shown as "joined", and an
 organiser confirms attendance. An organiser's correction wins over all of it.
 """
 from __future__ import annotations
@@ -81,28 +81,33 @@ def merged_seconds(intervals: list[tuple[datetime, datetime]]) -> int:
 
 
 def intervals(events: list[AttendanceEvent], until: datetime) -> list[tuple[datetime, datetime]]:
-    """Join/leave moments paired per participant and source; a join left open lasts `until`.
-    Overlapping joins of one participant (two devices) stay open until the last leave."""
-    groups: dict[tuple, list[AttendanceEvent]] = defaultdict(list)
+    """Join/leave moments paired per participant and source. Overlapping joins of one participant
+    (two devices) stay open until the last leave; the same moment told twice (a platform's retry
+    stored by two requests at once) counts once. A webhook join left open lasts `until` only when
+    nothing else is known: when a report, Teams or a participant list gives closed sessions, the
+    leave was just missed and the closed sessions say how long the person stayed."""
+    groups: dict[tuple, set[tuple[datetime, str]]] = defaultdict(set)
     for ev in events:
-        groups[(ev.source, ev.participant_id or f"reg:{ev.registration_id}")].append(ev)
-    found = []
-    for group in groups.values():
+        groups[(ev.source, ev.participant_id or f"reg:{ev.registration_id}")].add((ev.at, ev.event))
+    closed, left_open = [], []
+    for (source, _), moments in groups.items():
         # At the same moment a leave comes before a join: a rejoin is not an overlap.
-        group.sort(key=lambda ev: (ev.at, ev.event == "joined"))
         open_count, opened = 0, None
-        for ev in group:
-            if ev.event == "joined":
+        for at, event in sorted(moments, key=lambda m: (m[0], m[1] == "joined")):
+            if event == "joined":
                 if open_count == 0:
-                    opened = ev.at
+                    opened = at
                 open_count += 1
             elif open_count > 0:
                 open_count -= 1
                 if open_count == 0:
-                    found.append((opened, ev.at))
+                    closed.append((source, opened, at))
         if open_count > 0 and opened < until:
-            found.append((opened, until))
-    return found
+            left_open.append((source, opened, until))
+    told_elsewhere = {source for source, _, _ in closed if source != "webhook"}
+    if told_elsewhere:
+        left_open = [found for found in left_open if found[0] != "webhook"]
+    return [(start, end) for _, start, end in closed + left_open]
 
 
 def minutes_from(events: list[AttendanceEvent], seminar: Seminar) -> int:
