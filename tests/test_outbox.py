@@ -96,3 +96,21 @@ def test_a_moved_seminar_queues_one_update_per_attendee_and_looks_the_keys_up_to
     outbox.look_up([f"changed:{regs[0].id}", "changed:0"])
     assert outbox.queued(f"changed:{regs[0].id}").id == changed[0].id and outbox.queued("changed:0") is None
     db.session.rollback()
+
+
+def test_an_intent_queued_meanwhile_by_another_transaction_is_the_answer(app, make_seminar):
+    """Two Zoom webhooks at once both look `check:{seminar}` up, find nothing and insert: the
+    second gets the first one's job instead of an IntegrityError (a 500 for the platform)."""
+    reg = _seminar_and_registration(make_seminar)
+    seminar_id = reg.seminar_id
+    key = kinds.CHECK_MEETING.key_for(seminar_id=seminar_id)
+    with db.engine.begin() as other:  # the other request, committed between look-up and insert
+        other.execute(insert(Job.__table__), [dict(
+            kind=kinds.CHECK_MEETING.name, lane=Lane.BULK, key=key, payload={}, due_at=utcnow(),
+            seminar_id=seminar_id, state=JobState.PENDING)])
+    with write_transaction():
+        reg = db.session.get(Registration, reg.id)
+        reg.function = "pedagogisch medewerker"  # the rest of the transaction still commits
+        job = outbox.add(kinds.CHECK_MEETING.name, Lane.BULK, key, seminar=reg.seminar)
+    assert job.id is not None and len(jobs(kinds.CHECK_MEETING.name)) == 1
+    assert db.session.get(Registration, reg.id).function == "pedagogisch medewerker"

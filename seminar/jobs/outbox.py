@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import delete, insert as sql_insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import LIVE_STATES, Job, JobState, Lane, Registration, Seminar
@@ -83,14 +84,26 @@ def queued(key: str, once: bool = False) -> Job | None:
 
 def add(kind: str, lane: Lane, key: str | None, *, registration: Registration | None = None,
         seminar: Seminar | None = None, due_at: datetime | None = None, payload: dict | None = None) -> Job:
-    """A new job in the current transaction (the caller made sure none is queued under `key`)."""
+    """A new job in the current transaction (the caller looked for one queued under `key`).
+    Another transaction may queue the same intent between that look-up and this insert (two
+    webhooks at once, two workers): a keyed job goes in under a savepoint, and when the key's
+    index refuses it, the job the other transaction queued is the answer."""
     if registration is not None and seminar is None:
         seminar = registration.seminar
     job = Job(kind=kind, lane=lane, key=key, seminar=seminar, registration=registration,
               due_at=due_at or utcnow(), payload=payload or {}, state=JobState.PENDING)
-    db.session.add(job)
-    if key is not None:
-        remember(key, job)
+    if key is None:
+        db.session.add(job)
+        return job
+    try:
+        with db.session.begin_nested():
+            db.session.add(job)
+    except IntegrityError:
+        existing = db.session.scalar(select(Job).where(Job.key == key, Job.state.in_(LIVE_STATES)).limit(1))
+        if existing is None:
+            raise
+        job = existing
+    remember(key, job)
     return job
 
 
