@@ -178,7 +178,12 @@ def build_certificate(job: Job) -> Done | str:
     reg = job.registration
     if reg is None or reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled:
         return "no longer applies"
-    minutes = int((job.payload or {}).get("minutes", 0))
+    # Attendance may have been corrected since this was queued: a certificate exists only for
+    # attendance at or above the seminar's minimum, with the minutes known now.
+    row = summary_row(reg.seminar, reg.id)
+    if row is None or not row.attended or row.minutes < reg.seminar.minimum_minutes:
+        return "no longer applies: not attended"
+    minutes = row.minutes
     reg_id = reg.id
 
     def apply() -> None:

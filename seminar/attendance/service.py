@@ -149,6 +149,10 @@ def summary(seminar: Seminar) -> Summary:
             attended = correction.attended
             if correction.minutes is not None:
                 minutes = correction.minutes
+            if attended:
+                # Confirmed present (by phone, on Jitsi): at least the minimum, so that whoever
+                # is counted as attended can have a certificate (DESIGN.md's invariant).
+                minutes = max(minutes, seminar.minimum_minutes)
             sources.append("portal")
         result.rows.append(Row(reg, minutes, sources, attended, joined, correction))
     guests: dict[str, list[AttendanceEvent]] = defaultdict(list)
@@ -178,6 +182,9 @@ def correct(registration_id: int, *, attended: bool, reason: str, user: User | N
             raise CorrectionError("only a confirmed registration's attendance can be corrected")
         if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
             raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
+        if attended and minutes is not None:
+            # Present by the organiser's word counts at least the minimum (see `summary`).
+            minutes = max(minutes, reg.seminar.minimum_minutes)
         correction = AttendanceCorrection(
             seminar_id=reg.seminar_id, registration_id=reg.id, attended=attended, minutes=minutes,
             reason=reason, by_user_id=user.id if user else None,
