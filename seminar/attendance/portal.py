@@ -9,6 +9,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..database import write_transaction
@@ -16,7 +17,7 @@ from ..errors import render_error
 from ..extensions import db
 from ..jobs import kinds
 from ..manage.access import bp, registration_or_404, with_seminar
-from ..models import Job, Registration, Seminar
+from ..models import Job, Registration, RegistrationStatus, Seminar
 from ..notify.mails import compose
 from . import evaluation, exports, followup
 from .forms import AfterForm, CorrectionForm, ImportForm
@@ -176,20 +177,24 @@ def import_attendance(seminar: Seminar):
 
 
 @bp.get("/seminars/<int:seminar_id>/aanwezigheid/voorbeeld/<any(aanwezig, afwezig):which>")
-@with_seminar()
+@with_seminar(organiser_only=True)
 def preview_follow_up(seminar: Seminar, which: str):
-    """The follow-up mail as the first person it would go to would get it (nothing is sent)."""
-    result = summary(seminar)
+    """The follow-up mail as an example person would get it (nothing is sent). Composed for a
+    made-up registration, never stored: a real attendee's mail carries their signed evaluation and
+    manage links, which are theirs alone."""
     wanted = which == "aanwezig"
-    row = next((r for r in result.rows if r.attended == wanted), None)
-    if row is None:
+    first = next((r for r in summary(seminar).rows if r.attended == wanted), None)
+    if first is None:
         return render_error(404, _("No example"), _("Nobody would get this mail at the moment."))
+    example = Registration(name="Voorbeeld Deelnemer", email="voorbeeld@example.invalid",
+                           organisation="", status=RegistrationStatus.CONFIRMED,
+                           language=first.registration.language or "nl")
+    # Set without the back-reference, so the example never joins the seminar's registrations
+    # (nor, through them, the session).
+    set_committed_value(example, "seminar", seminar)
     kind = (kinds.FOLLOW_UP_ATTENDED if wanted else kinds.FOLLOW_UP_ABSENT).name
-    job = Job(kind=kind, payload={}, registration=row.registration, seminar=seminar)
-    try:
-        composed = compose(job)
-    finally:
-        db.session.rollback()  # the example job is never stored
+    with db.session.no_autoflush:
+        composed = compose(Job(kind=kind, payload={}, registration=example, seminar=seminar))
     if composed is None:
         return render_error(404, _("No example"), _("Nobody would get this mail at the moment."))
     return Response(composed.rendered[1], mimetype="text/html", headers={"Cache-Control": "no-store"})
