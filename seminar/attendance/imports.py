@@ -90,8 +90,9 @@ def _decode(data: bytes) -> str:
                                "upload it again.", row=row), row) from None
 
 
-def _header(cells: list[str]) -> str:
-    return re.sub(r"\s+", " ", cells.strip().lstrip("\ufeff").strip('"').lower()) if isinstance(cells, str) else ""
+def _header(cell: str) -> str:
+    """One header cell as compared with the names above: lower case, spaces collapsed."""
+    return re.sub(r"\s+", " ", cell.strip().lstrip("\ufeff").strip('"').lower())
 
 
 def _columns(cells: list[str]) -> dict[str, int] | None:

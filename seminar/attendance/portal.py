@@ -22,7 +22,7 @@ from ..notify.mails import compose
 from . import evaluation, exports, followup
 from .forms import AfterForm, CorrectionForm, ImportForm
 from .imports import MAX_BYTES, ImportProblem, import_participants
-from .service import CorrectionError, correct, summary
+from .service import CorrectionError, record_correction, summary
 
 UPLOAD_LIMIT = MAX_BYTES + 512 * 1024  # the file plus the form around it
 
@@ -143,12 +143,13 @@ def correct_attendance(seminar: Seminar, registration_id: int):
                                                             for e in errors)), "error")
         return redirect(url_for("manage.attendance", seminar_id=seminar.id), code=303)
     try:
-        correct(reg.id, attended=form.attended.data == "1", reason=form.reason.data, user=current_user,
-                minutes=form.minutes.data)
+        with write_transaction():  # the correction and what follows from it, together
+            record_correction(reg.id, attended=form.attended.data == "1", reason=form.reason.data,
+                              user=current_user, minutes=form.minutes.data)
+            followup.apply_correction(reg.id)
     except CorrectionError as exc:
         flash(_("Not corrected: %(reason)s", reason=str(exc)), "error")
     else:
-        followup.after_correction(reg.id)
         flash(_("The attendance of %(name)s has been corrected.", name=reg.name), "success")
     return redirect(url_for("manage.attendance", seminar_id=seminar.id), code=303)
 

@@ -171,25 +171,32 @@ class CorrectionError(ValueError):
 def correct(registration_id: int, *, attended: bool, reason: str, user: User | None,
             minutes: int | None = None, now: datetime | None = None) -> AttendanceCorrection:
     """An organiser decides one person's attendance; why, who and when are kept with it."""
+    with write_transaction():
+        return record_correction(registration_id, attended=attended, reason=reason, user=user,
+                                 minutes=minutes, now=now)
+
+
+def record_correction(registration_id: int, *, attended: bool, reason: str, user: User | None,
+                      minutes: int | None = None, now: datetime | None = None) -> AttendanceCorrection:
+    """`correct` in the caller's write transaction."""
     reason = (reason or "").strip()
     if not reason:
         raise CorrectionError("a reason is required")
     if len(reason) > 500:
         raise CorrectionError("the reason is longer than 500 characters")
-    with write_transaction():
-        reg = db.session.get(Registration, registration_id)
-        if reg is None or reg.status != RegistrationStatus.CONFIRMED:
-            raise CorrectionError("only a confirmed registration's attendance can be corrected")
-        if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
-            raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
-        if attended and minutes is not None:
-            # Present by the organiser's word counts at least the minimum (see `summary`).
-            minutes = max(minutes, reg.seminar.minimum_minutes)
-        correction = AttendanceCorrection(
-            seminar_id=reg.seminar_id, registration_id=reg.id, attended=attended, minutes=minutes,
-            reason=reason, by_user_id=user.id if user else None,
-            by_label=(user.email if user else "command line"), at=now or utcnow())
-        db.session.add(correction)
+    reg = db.session.get(Registration, registration_id)
+    if reg is None or reg.status != RegistrationStatus.CONFIRMED:
+        raise CorrectionError("only a confirmed registration's attendance can be corrected")
+    if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
+        raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
+    if attended and minutes is not None:
+        # Present by the organiser's word counts at least the minimum (see `summary`).
+        minutes = max(minutes, reg.seminar.minimum_minutes)
+    correction = AttendanceCorrection(
+        seminar_id=reg.seminar_id, registration_id=reg.id, attended=attended, minutes=minutes,
+        reason=reason, by_user_id=user.id if user else None,
+        by_label=(user.email if user else "command line"), at=now or utcnow())
+    db.session.add(correction)
     return correction
 
 
