@@ -27,8 +27,10 @@ from .service import CorrectionError, record_correction, summary
 UPLOAD_LIMIT = MAX_BYTES + 512 * 1024  # the file plus the form around it
 
 
-def _allow_uploads() -> None:
-    # Participant lists are larger than any other form; this one endpoint takes up to UPLOAD_LIMIT.
+def allow_uploads() -> None:
+    """Before every other before_request function (create_app registers it before CSRF's, which
+    reads the form and with it the upload): participant lists are larger than any other form, so
+    this one endpoint takes up to UPLOAD_LIMIT."""
     if request.endpoint == "manage.import_attendance":
         if (request.content_length or 0) > UPLOAD_LIMIT:
             # Refused before the upload is read at all (nothing is spooled to disk).
@@ -36,18 +38,13 @@ def _allow_uploads() -> None:
         request.max_content_length = UPLOAD_LIMIT
 
 
-@bp.record_once
-def _register(state) -> None:
-    # Before every other before_request function (CSRF reads the form, and with it the upload).
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _allow_uploads)
-
-    @state.app.errorhandler(RequestEntityTooLarge)
-    def too_large(exc):
-        if request.endpoint == "manage.import_attendance":
-            return render_error(413, _("The file is too large"),
-                                _("A participant list is at most %(mb)d MB. Is it the right file?",
-                                  mb=MAX_BYTES // (1024 * 1024)))
-        return render_error(413)
+def too_large(exc: RequestEntityTooLarge):
+    """413 for the whole app (create_app registers it): the upload says what the limit is."""
+    if request.endpoint == "manage.import_attendance":
+        return render_error(413, _("The file is too large"),
+                            _("A participant list is at most %(mb)d MB. Is it the right file?",
+                              mb=MAX_BYTES // (1024 * 1024)))
+    return render_error(413)
 
 
 @dataclass
