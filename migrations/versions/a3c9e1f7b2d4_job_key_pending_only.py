@@ -2,14 +2,14 @@
 while one under the key runs keeps the key.
 
 Revision ID: a3c9e1f7b2d4
-Revises: d5700e19494d
+Revises: 45a688807c64
 Create Date: 2026-11-30 09:45:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = 'a3c9e1f7b2d4'
-down_revision = 'd5700e19494d'
+down_revision = '45a688807c64'
 branch_labels = None
 depends_on = None
 
