@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, has_request_context, request, session
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import database
 from .config import load_config, trusted_hosts
@@ -90,6 +91,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         database.init_engine(db.engine)
     mail.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    # (importing portal also puts its views on the portal's blueprint, registered below)
+    from .attendance.portal import allow_uploads, too_large
+
+    app.before_request(allow_uploads)  # before CSRF's check, which reads the (large) form
+    app.register_error_handler(RequestEntityTooLarge, too_large)
     csrf.init_app(app)
     login_manager.init_app(app)
     from . import ratelimits  # noqa: F401  (registers seminar-db://, the default storage)
@@ -104,7 +110,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .errors import register_error_handlers
     from .jobs import kinds
     from .manage import admin as manage_admin, auth as manage_auth, routes as manage_routes  # noqa: F401
-    from .attendance import portal  # noqa: F401  (its views are on the portal's blueprint)
     from .attendance.routes import bp as after_bp
     from .public.routes import bp as public_bp
     from .reach import mails as _reach_mails  # noqa: F401  (the list's mails and hooks)

@@ -263,15 +263,15 @@ class Job(db.Model):
 
     Written in the same transaction as the change that causes it; the worker claims due rows
     with a lease, so work claimed by a worker that died is taken again once the lease runs out.
-    `key` names the intent (e.g. `seat-mail:12`): unique among jobs still to run (pending or
-    claimed), so the same intent is never queued twice at once (seminar/jobs/kinds.py).
+    `key` names the intent (e.g. `seat-mail:12`): unique among pending jobs, so the same intent
+    is never waiting twice; one queued while its job runs waits under the key (seminar/jobs/kinds.py).
     """
 
     __table_args__ = (
         Index("ix_job_state_due", "state", "due_at"),
-        Index("uq_job_live_key", "key", unique=True,
-              sqlite_where=db.text("state IN ('pending', 'claimed')"),
-              postgresql_where=db.text("state IN ('pending', 'claimed')")),
+        Index("uq_job_pending_key", "key", unique=True,
+              sqlite_where=db.text("state = 'pending'"),
+              postgresql_where=db.text("state = 'pending'")),
         Index("ix_job_key", "key"),
     )
 

@@ -151,3 +151,31 @@ def test_the_command_prints_one_line_per_confirmed_attendee(runner, client, held
         f"{carla.email}  0  absent  -",
     ]
     assert runner.invoke(args=["seminar", "attendance", "999"]).exit_code != 0
+
+
+def test_an_open_webhook_join_gives_way_to_closed_sessions_from_the_report(client, zoom, held):
+    seminar, mid, (anouk, bram, _) = held
+    s = seminar.start_at
+    # Anouk's leave webhook never arrived; the report says she stayed 10 minutes.
+    deliver(client, participant(mid, "meeting.participant_joined", s, anouk))
+    zoom.add_participant(mid, anouk.name, anouk.email, s, s + timedelta(minutes=10),
+                         registrant_id=anouk.platform_registrant_id)
+    # Bram's neither: nothing else is known, so his open join lasts to the end.
+    deliver(client, participant(mid, "meeting.participant_joined", s + timedelta(minutes=15), bram,
+                                participant_uuid="b"))
+    work(now=seminar.end_at + timedelta(hours=2))
+    found = minutes_of(seminar)
+    assert found[anouk.email] == (10, False)
+    assert found[bram.email] == (75, True)
+
+
+def test_a_join_stored_twice_counts_once(app, held):
+    """Zoom retries a webhook; two requests at once can both store it (check, then insert)."""
+    from seminar.models import AttendanceEvent
+    seminar, mid, (anouk, *_) = held
+    s = seminar.start_at
+    for event, at in (("joined", s), ("joined", s), ("left", s + timedelta(minutes=20))):
+        db.session.add(AttendanceEvent(seminar_id=seminar.id, registration_id=anouk.id, event=event,
+                                       at=at, participant_id="p-1", source="webhook"))
+    db.session.commit()
+    assert minutes_of(seminar)[anouk.email] == (20, False)

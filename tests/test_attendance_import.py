@@ -145,6 +145,8 @@ def test_duplicate_rows_count_once_and_are_named(seminar):
     (lambda s: zoom_en(s).replace(b",30,No,,No\r\n", b"\r\n", 1), "Row 5 has 4 columns; the header has 8", 5),
     (lambda s: zoom_en(s).replace(b",58,No", b",lang,No"), "Row 6 has a time or duration", 6),
     (lambda s: b"User Email,Duration (Minutes)\n,30\n", "Row 2 has no e-mail address", 2),
+    (lambda s: b"User Email,Duration (Minutes)\nanouk@x.example,99999999\n", "Row 2 has a duration of more than 24 hours", 2),
+    (lambda s: b"User Email,Duration (Minutes)\nanouk@x.example," + b"9" * 400 + b".5\n", "Row 2 has a time or duration", 2),
     (lambda s: b"x" * (20 * 1024 * 1024), "larger than 5 MB", None),
     (lambda s: zoom_en(s).replace(s.start_at.strftime("%Y").encode(), b"2001"), "not on the day", None),
 ])

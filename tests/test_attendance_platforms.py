@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from seminar.attendance.service import summary
+from seminar.database import WRITE_LOCK
 from seminar.extensions import db
 from seminar.models import AttendanceEvent, Registration, Seminar
 from seminar.timeutil import utcnow
@@ -72,6 +74,48 @@ class TestJitsi:
         assert (event.registration_id, event.event, event.source) == (reg.id, "joined", "jitsi")
         [row] = summary(fresh(Seminar, seminar.id)).rows
         assert (row.minutes, row.attended, row.source, row.joined_at is not None) == (0, False, "jitsi", True)
+
+    def test_later_uses_of_the_link_only_read(self, app, client, make_seminar):
+        """The whole room clicks at the start: only a first use waits for the write lock."""
+        seminar = make_seminar(start_at=utcnow() + timedelta(minutes=10), duration_minutes=60)
+        work()
+        [reg_id] = confirm_many(seminar, 1)
+        work()
+        link = f"/r/join/{make_token('join', fresh(Registration, reg_id))}"
+        writers = []
+
+        def begun(conn):
+            if conn.get_execution_options().get(WRITE_LOCK):
+                writers.append(1)
+
+        event.listen(db.engine, "begin", begun)
+        try:
+            assert client.get(link).status_code == 302 and len(writers) == 1
+            assert client.get(link).status_code == 302 and len(writers) == 1
+        finally:
+            event.remove(db.engine, "begin", begun)
+
+    def test_a_failed_record_still_takes_the_person_to_the_seminar(self, app, client, make_seminar, caplog):
+        seminar = make_seminar(start_at=utcnow() + timedelta(minutes=10), duration_minutes=60)
+        work()
+        [reg_id] = confirm_many(seminar, 1)
+        work()
+        reg = fresh(Registration, reg_id)
+        # The database refuses the write for real (a trigger on both backends).
+        if db.engine.dialect.name == "sqlite":
+            db.session.execute(db.text("CREATE TRIGGER refuse BEFORE INSERT ON attendance_event "
+                                       "BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+        else:
+            db.session.execute(db.text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                                       "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"))
+            db.session.execute(db.text("CREATE TRIGGER refuse BEFORE INSERT ON attendance_event "
+                                       "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+        db.session.commit()
+        response = client.get(f"/r/join/{make_token('join', reg)}")
+        assert response.status_code == 302 and response.location == reg.join_url
+        assert "not recorded" in caplog.text
+        assert reg.email not in caplog.text and reg.name not in caplog.text
+        assert db.session.scalar(db.select(db.func.count(AttendanceEvent.id))) == 0
 
     def test_a_link_opened_long_before_the_seminar_is_not_attendance(self, app, client, make_seminar):
         seminar = make_seminar(start_at=future(days=3), duration_minutes=60)

@@ -80,6 +80,8 @@ def test_hosts_see_but_cannot_change(held, client):
     assert "anouk@kinderopvang.example" in html and "correctie" not in html
     page = f"/manage/seminars/{seminar.id}/aanwezigheid"
     assert staff.submit(page, {"attended": "1", "reason": "x"}, action=f"{page}/{bram.id}/correctie").status_code == 403
+    # The follow-up preview is the organisers' (it is a mail with signed links in it).
+    assert "voorbeeld/afwezig" not in html and staff.get(f"{page}/voorbeeld/afwezig").status_code == 403
 
 
 def test_uploading_a_participant_list(held, organiser):
@@ -124,6 +126,13 @@ def test_settings_preview_and_hold(held, organiser):
     assert preview.status_code == 404  # 55 of 60 minutes is below 95 %: nobody attended
     preview = organiser.get(f"{page}/voorbeeld/afwezig")
     assert preview.status_code == 200 and "We hebben je gemist" in preview.get_data(as_text=True)
+    # Composed for a made-up person: nobody's name, nor their signed manage link.
+    from seminar import tokens
+    html = preview.get_data(as_text=True)
+    assert "Voorbeeld Deelnemer" in html
+    for reg in (anouk, bram):
+        assert reg.name not in html and tokens.make_token("manage", reg) not in html
+    assert db.session.scalar(db.select(db.func.count()).select_from(db.text("registration"))) == 2
     assert db.session.scalar(db.select(db.func.count()).select_from(db.text("job")).where(
         db.text("kind LIKE 'mail.follow_up%'"))) == 0  # a preview sends nothing
 

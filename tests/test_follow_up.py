@@ -214,3 +214,21 @@ def test_a_correction_after_the_follow_up_issues_or_revokes_the_certificate(smtp
     assert smtp.recorder.wait_for(lambda m: any("carla" in str(x["To"]) and "Bedankt" in x["Subject"] for x in m), 30)
     bram = db.session.scalar(db.select(Certificate).where(Certificate.registration_id == ids["Bram"]))
     assert client.get(f"/certificaat/{bram.code}").status_code == 404
+    # Carla was in for 20 of 60 minutes: present by the organiser's word counts the minimum.
+    carla = db.session.scalar(db.select(Certificate).where(Certificate.registration_id == ids["Carla"]))
+    assert carla.minutes >= fresh(Seminar, seminar.id).minimum_minutes == 45
+
+
+def test_a_certificate_queued_before_a_correction_to_absent_is_not_made(smtp_app, smtp, after):
+    """The certificate job reads attendance when it runs, not when it was queued."""
+    from seminar.attendance.service import correct
+    from seminar.jobs import kinds
+    seminar, ids = after
+    with write_transaction():
+        kinds.CERTIFICATE.enqueue(registration=db.session.get(Registration, ids["Carla"]), minutes=60)
+    correct(ids["Anouk"], attended=False, reason="Was iemand anders", user=None)
+    with write_transaction():
+        kinds.CERTIFICATE.enqueue(registration=db.session.get(Registration, ids["Anouk"]), minutes=60)
+    work(now=seminar.start_at + timedelta(minutes=61))
+    assert db.session.scalars(db.select(Certificate)).all() == []
+    assert {j.state for j in jobs(kinds.CERTIFICATE.name)} == {"done"}

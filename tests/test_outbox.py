@@ -1,5 +1,5 @@
 """The outbox: jobs written in the causing transaction through their kind, an intent's key unique
-while its job is still to run (pending or claimed), once-only keys, keys looked up together."""
+while its job is pending (procrastinate's queueing lock), once-only keys, keys looked up together."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -26,7 +26,7 @@ def _seminar_and_registration(make_seminar) -> Registration:
                                           location_type="kdv"))
 
 
-def test_a_key_is_unique_only_among_jobs_still_to_run(app, make_seminar):
+def test_a_key_is_unique_only_among_pending_jobs(app, make_seminar):
     reg = _seminar_and_registration(make_seminar)
     row = dict(kind=kinds.REMINDER.name, lane=Lane.BULK, key=f"reminder:{reg.id}:24", payload={},
                due_at=utcnow(), registration_id=reg.id, seminar_id=reg.seminar_id)
@@ -34,14 +34,16 @@ def test_a_key_is_unique_only_among_jobs_still_to_run(app, make_seminar):
     db.session.execute(insert(table), [dict(row, state=JobState.DONE), dict(row, state=JobState.FAILED),
                                        dict(row, state=JobState.PENDING)])
     db.session.commit()
-    for state in (JobState.PENDING, JobState.CLAIMED):
-        with pytest.raises(IntegrityError):
-            db.session.execute(insert(table), [dict(row, state=state)])
-        db.session.rollback()
+    with pytest.raises(IntegrityError):
+        db.session.execute(insert(table), [dict(row, state=JobState.PENDING)])
+    db.session.rollback()
+    db.session.execute(insert(table), [dict(row, state=JobState.CLAIMED)])  # running: no hold
+    db.session.commit()
 
 
-def test_asking_again_while_pending_queues_once_while_running_queues_anew(app, make_seminar):
+def test_asking_again_while_pending_queues_once_while_running_queues_one_more(app, make_seminar):
     reg = _seminar_and_registration(make_seminar)
+    key = f"reminder:{reg.id}:24"
     first = kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24)
     assert kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24) is first
     db.session.commit()
@@ -51,12 +53,34 @@ def test_asking_again_while_pending_queues_once_while_running_queues_anew(app, m
     again = kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24)
     assert kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24) is again
     db.session.commit()
-    assert again.id != claimed.id and again.key is None  # runs after the one that read older data
-    db.session.execute(db.update(Job).values(state=JobState.DONE))
+    # Runs after the one that read older data, and holds the key: a third ask finds it.
+    assert again.id != claimed.id and again.key == key
+    assert kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24).id == again.id
+    db.session.execute(db.update(Job).where(Job.id == first.id).values(state=JobState.DONE))
     db.session.commit()
-    anew = kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24)
+    assert kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24).id == again.id
     db.session.commit()
-    assert anew.id not in (first.id, again.id) and anew.key == f"reminder:{reg.id}:24"
+    assert [j.id for j in jobs(kinds.REMINDER.name, state="pending")] == [again.id]
+
+
+def test_a_job_handed_back_while_its_key_is_held_is_superseded(app, make_seminar):
+    """The runner hands a running job back (retry, defer, release) after the same intent was
+    queued again: the newer pending job keeps the key, the old one is closed, not an error."""
+    from seminar.jobs.recorder import Recorder
+    from seminar.jobs.runner import Batch
+    reg = _seminar_and_registration(make_seminar)
+    kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24)
+    db.session.commit()
+    now = utcnow() + timedelta(seconds=1)
+    [running] = [j for j in claim("worker-a", now) if j.kind == kinds.REMINDER.name]
+    newer = kinds.REMINDER.enqueue(registration=reg, due_at=utcnow(), hours=24)
+    db.session.commit()
+    newer_id = newer.id
+    assert Recorder(Batch("worker-a", now)).retry(running, "relay said 451")
+    db.session.rollback()
+    old = db.session.get(Job, running.id)
+    assert (old.state, old.last_error) == (JobState.DONE, "superseded")
+    assert [j.id for j in jobs(kinds.REMINDER.name, state="pending")] == [newer_id]
 
 
 def test_a_once_key_holds_for_ever(app, make_seminar):
@@ -96,3 +120,21 @@ def test_a_moved_seminar_queues_one_update_per_attendee_and_looks_the_keys_up_to
     outbox.look_up([f"changed:{regs[0].id}", "changed:0"])
     assert outbox.queued(f"changed:{regs[0].id}").id == changed[0].id and outbox.queued("changed:0") is None
     db.session.rollback()
+
+
+def test_an_intent_queued_meanwhile_by_another_transaction_is_the_answer(app, make_seminar):
+    """Two Zoom webhooks at once both look `check:{seminar}` up, find nothing and insert: the
+    second gets the first one's job instead of an IntegrityError (a 500 for the platform)."""
+    reg = _seminar_and_registration(make_seminar)
+    seminar_id = reg.seminar_id
+    key = kinds.CHECK_MEETING.key_for(seminar_id=seminar_id)
+    with db.engine.begin() as other:  # the other request, committed between look-up and insert
+        other.execute(insert(Job.__table__), [dict(
+            kind=kinds.CHECK_MEETING.name, lane=Lane.BULK, key=key, payload={}, due_at=utcnow(),
+            seminar_id=seminar_id, state=JobState.PENDING)])
+    with write_transaction():
+        reg = db.session.get(Registration, reg.id)
+        reg.function = "pedagogisch medewerker"  # the rest of the transaction still commits
+        job = outbox.add(kinds.CHECK_MEETING.name, Lane.BULK, key, seminar=reg.seminar)
+    assert job.id is not None and len(jobs(kinds.CHECK_MEETING.name)) == 1
+    assert db.session.get(Registration, reg.id).function == "pedagogisch medewerker"

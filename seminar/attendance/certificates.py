@@ -28,6 +28,8 @@ FONTS = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"
 # fontTools reports every font it subsets at INFO: one line per certificate is noise in the log.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
+# fpdf2 names the glyphs of a person's name its font lacks at WARNING: nothing personal in logs.
+logging.getLogger("fpdf").setLevel(logging.ERROR)
 log = logging.getLogger("seminar.attendance")
 
 

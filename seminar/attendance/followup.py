@@ -65,10 +65,13 @@ def _known_keys(seminar: Seminar) -> set[str]:
         Job.kind == kinds.FOLLOW_UP.name, Job.seminar_id == seminar.id, Job.key.is_not(None))))
 
 
+# What the follow-up queues when it goes: its having gone is that these jobs exist.
+SENT_KINDS = (kinds.CERTIFICATE, kinds.FOLLOW_UP_ATTENDED, kinds.FOLLOW_UP_ABSENT, kinds.ATTENDANCE_SUMMARY)
+
+
 def follow_up_sent(seminar: Seminar) -> bool:
     return db.session.scalar(select(Job.id).where(
-        Job.kind == kinds.FOLLOW_UP.name, Job.seminar_id == seminar.id, Job.state == JobState.DONE,
-        Job.last_error.like("queued%")).limit(1)) is not None
+        Job.kind.in_([kind.name for kind in SENT_KINDS]), Job.seminar_id == seminar.id).limit(1)) is not None
 
 
 def schedule_follow_ups(now: datetime | None = None) -> int:
@@ -115,25 +118,29 @@ def after_correction(registration_id: int) -> str | None:
     """An organiser corrected someone's attendance after the follow-up went out: now attended
     means a certificate and the thank-you mail after all; now absent revokes their certificate
     (its code then answers 404). Returns what was done, if anything."""
-
     with write_transaction():
-        reg = db.session.get(Registration, registration_id)
-        seminar = reg.seminar
-        certificate = db.session.scalar(select(Certificate).where(Certificate.registration_id == reg.id))
-        row = summary_row(seminar, reg.id)
-        if row is None:
-            return None
-        if not row.attended:
-            if certificate is not None and certificate.revoked_at is None:
-                certificate.revoked_at = utcnow()
-                return "certificate revoked"
-            return None
-        if certificate is not None and certificate.revoked_at is not None:
-            certificate.revoked_at = None
-            return "certificate restored"
-        if certificate is None and follow_up_sent(seminar):
-            kinds.CERTIFICATE.enqueue(registration=reg, minutes=row.minutes)
-            return "certificate queued"
+        return apply_correction(registration_id)
+
+
+def apply_correction(registration_id: int) -> str | None:
+    """`after_correction` in the caller's write transaction (the portal's, with the correction)."""
+    reg = db.session.get(Registration, registration_id)
+    seminar = reg.seminar
+    certificate = db.session.scalar(select(Certificate).where(Certificate.registration_id == reg.id))
+    row = summary_row(seminar, reg.id)
+    if row is None:
+        return None
+    if not row.attended:
+        if certificate is not None and certificate.revoked_at is None:
+            certificate.revoked_at = utcnow()
+            return "certificate revoked"
+        return None
+    if certificate is not None and certificate.revoked_at is not None:
+        certificate.revoked_at = None
+        return "certificate restored"
+    if certificate is None and follow_up_sent(seminar):
+        kinds.CERTIFICATE.enqueue(registration=reg, minutes=row.minutes)
+        return "certificate queued"
     return None
 
 
@@ -178,7 +185,12 @@ def build_certificate(job: Job) -> Done | str:
     reg = job.registration
     if reg is None or reg.status != RegistrationStatus.CONFIRMED or reg.seminar.is_cancelled:
         return "no longer applies"
-    minutes = int((job.payload or {}).get("minutes", 0))
+    # Attendance may have been corrected since this was queued: a certificate exists only for
+    # attendance at or above the seminar's minimum, with the minutes known now.
+    row = summary_row(reg.seminar, reg.id)
+    if row is None or not row.attended or row.minutes < reg.seminar.minimum_minutes:
+        return "no longer applies: not attended"
+    minutes = row.minutes
     reg_id = reg.id
 
     def apply() -> None:

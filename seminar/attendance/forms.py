@@ -32,7 +32,7 @@ class AfterForm(FlaskForm):
         Optional(), Length(max=60, message=_l("At most %(max)d characters.")), no_markup])
     points = StringField(_l("Points"), filters=[strip], validators=[
         Optional(), Length(max=20, message=_l("At most %(max)d characters.")), no_markup])
-    min_attendance_percent = IntegerField(_l("Minimum attendance for a certificate (% of the duration)"),
+    min_attendance_percent = IntegerField(_l("Minimum attendance for a certificate (percentage of the duration)"),
                                           validators=[DataRequired(_l("Please fill in a percentage.")),
                                                       NumberRange(1, 100, _l("Between %(min)d and %(max)d."))])
     follow_up_delay_minutes = IntegerField(_l("Follow-up mails this many minutes after the end (empty: the default)"),

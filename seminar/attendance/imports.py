@@ -23,6 +23,7 @@ from .matching import Matcher, normalize, record_attendance
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
+MAX_SESSION_SECONDS = 24 * 3600
 
 # Column names as the platforms write them (lower case, spaces collapsed), English and Dutch.
 EMAIL = {"email", "e-mail", "user email", "e-mailadres", "emailadres", "e-mail address", "email address",
@@ -89,8 +90,9 @@ def _decode(data: bytes) -> str:
                                "upload it again.", row=row), row) from None
 
 
-def _header(cells: list[str]) -> str:
-    return re.sub(r"\s+", " ", cells.strip().lstrip("\ufeff").strip('"').lower()) if isinstance(cells, str) else ""
+def _header(cell: str) -> str:
+    """One header cell as compared with the names above: lower case, spaces collapsed."""
+    return re.sub(r"\s+", " ", cell.strip().lstrip("\ufeff").strip('"').lower())
 
 
 def _columns(cells: list[str]) -> dict[str, int] | None:
@@ -201,8 +203,11 @@ def read_rows(data: bytes, seminar: Seminar) -> list[_Row]:
             start = datetime.strptime(cell(cells, "join"), fmt).replace(tzinfo=zone) if fmt and cell(cells, "join") else None
             end = datetime.strptime(cell(cells, "leave"), fmt).replace(tzinfo=zone) if fmt and cell(cells, "leave") else None
             seconds = _parse_seconds(cell(cells, "duration")) if "duration" in columns else None
-        except ValueError:
+        except (ValueError, OverflowError):  # "1.5e400" minutes overflows a float
             raise ImportProblem(_l("Row %(row)d has a time or duration we cannot read.", row=number), number) from None
+        if seconds is not None and seconds > MAX_SESSION_SECONDS:
+            # A join time that far out would overflow datetime; no session lasts a day anyway.
+            raise ImportProblem(_l("Row %(row)d has a duration of more than 24 hours.", row=number), number)
         if start is not None and end is not None and end < start:
             raise ImportProblem(_l("Row %(row)d leaves before it joins.", row=number), number)
         if (start is None or end is None) and seconds is None:

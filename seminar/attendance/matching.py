@@ -6,15 +6,18 @@ for organisers) and never guessed.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import write_transaction
 from ..extensions import db
 from ..models import AttendanceEvent, Registration, RegistrationStatus
 
 MATCHED = (RegistrationStatus.CONFIRMED,)
+log = logging.getLogger("seminar.attendance")
 
 
 def normalize(email: str | None) -> str:
@@ -62,8 +65,11 @@ def record_attendance(seminar_id: int, registration_id: int | None, event: str, 
         AttendanceEvent.seminar_id == seminar_id, AttendanceEvent.event == event,
         AttendanceEvent.at == at)).all()
     for known in same:
+        # The same participant told again. Another source telling the same moment is stored too:
+        # merging counts it once, and each source must keep its joins and leaves paired.
         if (participant_id and known.participant_id == participant_id) or (
-                registration_id and known.registration_id == registration_id):
+                not participant_id and registration_id and known.registration_id == registration_id
+                and known.source == source):
             if registration_id and known.registration_id is None:
                 known.registration_id, known.guest = registration_id, None  # matched after all
             return False
@@ -80,13 +86,28 @@ def note_join_link_use(registration: Registration, now: datetime) -> bool:
     """Jitsi has no attendance API on a public server: the first use of a person's join link
     around the seminar's time counts as "joined" then (organisers confirm attendance in the
     portal). Uses outside that window (a mail scanner opening the link when the mail arrives)
-    are not counted. Returns whether a join was recorded."""
+    are not counted. Returns whether a join was recorded.
+
+    The one GET with a side effect (docs/SECURITY.md): it records, never changes what a person
+    has. Every later click only reads, so a room full of people clicking their links does not
+    queue for the write lock; and a write that fails is logged and dropped, because the person
+    must get to the seminar whatever happens here."""
     seminar = registration.seminar
     if not (seminar.start_at - JOIN_WINDOW_BEFORE <= now <= seminar.end_at):
         return False
-    with write_transaction():
-        seen = db.session.scalar(select(AttendanceEvent.id).where(
-            AttendanceEvent.registration_id == registration.id, AttendanceEvent.source == "jitsi").limit(1))
-        if seen is not None:
-            return False
-        return record_attendance(seminar.id, registration.id, "joined", now, f"jitsi:{registration.id}", "jitsi")
+    if _join_link_used(registration.id):
+        return False
+    try:
+        with write_transaction():
+            if _join_link_used(registration.id):  # clicked twice at once
+                return False
+            return record_attendance(seminar.id, registration.id, "joined", now,
+                                     f"jitsi:{registration.id}", "jitsi")
+    except SQLAlchemyError as exc:
+        log.warning("seminar %s: a join-link use was not recorded (%s)", seminar.id, type(exc).__name__)
+        return False
+
+
+def _join_link_used(registration_id: int) -> bool:
+    return db.session.scalar(select(AttendanceEvent.id).where(
+        AttendanceEvent.registration_id == registration_id, AttendanceEvent.source == "jitsi").limit(1)) is not None

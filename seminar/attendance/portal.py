@@ -9,6 +9,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..database import write_transaction
@@ -16,18 +17,20 @@ from ..errors import render_error
 from ..extensions import db
 from ..jobs import kinds
 from ..manage.access import bp, registration_or_404, with_seminar
-from ..models import Job, Registration, Seminar
+from ..models import Job, Registration, RegistrationStatus, Seminar
 from ..notify.mails import compose
 from . import evaluation, exports, followup
 from .forms import AfterForm, CorrectionForm, ImportForm
 from .imports import MAX_BYTES, ImportProblem, import_participants
-from .service import CorrectionError, correct, summary
+from .service import CorrectionError, record_correction, summary
 
 UPLOAD_LIMIT = MAX_BYTES + 512 * 1024  # the file plus the form around it
 
 
-def _allow_uploads() -> None:
-    # Participant lists are larger than any other form; this one endpoint takes up to UPLOAD_LIMIT.
+def allow_uploads() -> None:
+    """Before every other before_request function (create_app registers it before CSRF's, which
+    reads the form and with it the upload): participant lists are larger than any other form, so
+    this one endpoint takes up to UPLOAD_LIMIT."""
     if request.endpoint == "manage.import_attendance":
         if (request.content_length or 0) > UPLOAD_LIMIT:
             # Refused before the upload is read at all (nothing is spooled to disk).
@@ -35,18 +38,13 @@ def _allow_uploads() -> None:
         request.max_content_length = UPLOAD_LIMIT
 
 
-@bp.record_once
-def _register(state) -> None:
-    # Before every other before_request function (CSRF reads the form, and with it the upload).
-    state.app.before_request_funcs.setdefault(None, []).insert(0, _allow_uploads)
-
-    @state.app.errorhandler(RequestEntityTooLarge)
-    def too_large(exc):
-        if request.endpoint == "manage.import_attendance":
-            return render_error(413, _("The file is too large"),
-                                _("A participant list is at most %(mb)d MB. Is it the right file?",
-                                  mb=MAX_BYTES // (1024 * 1024)))
-        return render_error(413)
+def too_large(exc: RequestEntityTooLarge):
+    """413 for the whole app (create_app registers it): the upload says what the limit is."""
+    if request.endpoint == "manage.import_attendance":
+        return render_error(413, _("The file is too large"),
+                            _("A participant list is at most %(mb)d MB. Is it the right file?",
+                              mb=MAX_BYTES // (1024 * 1024)))
+    return render_error(413)
 
 
 @dataclass
@@ -142,12 +140,13 @@ def correct_attendance(seminar: Seminar, registration_id: int):
                                                             for e in errors)), "error")
         return redirect(url_for("manage.attendance", seminar_id=seminar.id), code=303)
     try:
-        correct(reg.id, attended=form.attended.data == "1", reason=form.reason.data, user=current_user,
-                minutes=form.minutes.data)
+        with write_transaction():  # the correction and what follows from it, together
+            record_correction(reg.id, attended=form.attended.data == "1", reason=form.reason.data,
+                              user=current_user, minutes=form.minutes.data)
+            followup.apply_correction(reg.id)
     except CorrectionError as exc:
         flash(_("Not corrected: %(reason)s", reason=str(exc)), "error")
     else:
-        followup.after_correction(reg.id)
         flash(_("The attendance of %(name)s has been corrected.", name=reg.name), "success")
     return redirect(url_for("manage.attendance", seminar_id=seminar.id), code=303)
 
@@ -176,20 +175,24 @@ def import_attendance(seminar: Seminar):
 
 
 @bp.get("/seminars/<int:seminar_id>/aanwezigheid/voorbeeld/<any(aanwezig, afwezig):which>")
-@with_seminar()
+@with_seminar(organiser_only=True)
 def preview_follow_up(seminar: Seminar, which: str):
-    """The follow-up mail as the first person it would go to would get it (nothing is sent)."""
-    result = summary(seminar)
+    """The follow-up mail as an example person would get it (nothing is sent). Composed for a
+    made-up registration, never stored: a real attendee's mail carries their signed evaluation and
+    manage links, which are theirs alone."""
     wanted = which == "aanwezig"
-    row = next((r for r in result.rows if r.attended == wanted), None)
-    if row is None:
+    first = next((r for r in summary(seminar).rows if r.attended == wanted), None)
+    if first is None:
         return render_error(404, _("No example"), _("Nobody would get this mail at the moment."))
+    example = Registration(name="Voorbeeld Deelnemer", email="voorbeeld@example.invalid",
+                           organisation="", status=RegistrationStatus.CONFIRMED,
+                           language=first.registration.language or "nl")
+    # Set without the back-reference, so the example never joins the seminar's registrations
+    # (nor, through them, the session).
+    set_committed_value(example, "seminar", seminar)
     kind = (kinds.FOLLOW_UP_ATTENDED if wanted else kinds.FOLLOW_UP_ABSENT).name
-    job = Job(kind=kind, payload={}, registration=row.registration, seminar=seminar)
-    try:
-        composed = compose(job)
-    finally:
-        db.session.rollback()  # the example job is never stored
+    with db.session.no_autoflush:
+        composed = compose(Job(kind=kind, payload={}, registration=example, seminar=seminar))
     if composed is None:
         return render_error(404, _("No example"), _("Nobody would get this mail at the moment."))
     return Response(composed.rendered[1], mimetype="text/html", headers={"Cache-Control": "no-store"})

@@ -3,8 +3,8 @@
 Every source becomes join/leave moments (AttendanceEvent): Zoom's webhooks and its report, Teams'
 attendance records, a participant list an organiser uploaded. Per registration the intervals are
 merged, so a dropped connection and a rejoin, or the same session told by a webhook and by the
-report, count once; the total is capped at the seminar's length. A join with no leave lasts until
-the seminar's end. Jitsi tells nothing: the first use of a join link is shown as "joined", and an
+report, count once; the total is capped at the seminar's length. A webhook join with no leave lasts
+until the seminar's end, unless another source tells closed sessions for the person. Jitsi tells nothing: the first use of a join link is shown as "joined", and an
 organiser confirms attendance. An organiser's correction wins over all of it.
 """
 from __future__ import annotations
@@ -81,28 +81,33 @@ def merged_seconds(intervals: list[tuple[datetime, datetime]]) -> int:
 
 
 def intervals(events: list[AttendanceEvent], until: datetime) -> list[tuple[datetime, datetime]]:
-    """Join/leave moments paired per participant and source; a join left open lasts `until`.
-    Overlapping joins of one participant (two devices) stay open until the last leave."""
-    groups: dict[tuple, list[AttendanceEvent]] = defaultdict(list)
+    """Join/leave moments paired per participant and source. Overlapping joins of one participant
+    (two devices) stay open until the last leave; the same moment told twice (a platform's retry
+    stored by two requests at once) counts once. A webhook join left open lasts `until` only when
+    nothing else is known: when a report, Teams or a participant list gives closed sessions, the
+    leave was just missed and the closed sessions say how long the person stayed."""
+    groups: dict[tuple, set[tuple[datetime, str]]] = defaultdict(set)
     for ev in events:
-        groups[(ev.source, ev.participant_id or f"reg:{ev.registration_id}")].append(ev)
-    found = []
-    for group in groups.values():
+        groups[(ev.source, ev.participant_id or f"reg:{ev.registration_id}")].add((ev.at, ev.event))
+    closed, left_open = [], []
+    for (source, _), moments in groups.items():
         # At the same moment a leave comes before a join: a rejoin is not an overlap.
-        group.sort(key=lambda ev: (ev.at, ev.event == "joined"))
         open_count, opened = 0, None
-        for ev in group:
-            if ev.event == "joined":
+        for at, event in sorted(moments, key=lambda m: (m[0], m[1] == "joined")):
+            if event == "joined":
                 if open_count == 0:
-                    opened = ev.at
+                    opened = at
                 open_count += 1
             elif open_count > 0:
                 open_count -= 1
                 if open_count == 0:
-                    found.append((opened, ev.at))
+                    closed.append((source, opened, at))
         if open_count > 0 and opened < until:
-            found.append((opened, until))
-    return found
+            left_open.append((source, opened, until))
+    told_elsewhere = {source for source, _, _ in closed if source != "webhook"}
+    if told_elsewhere:
+        left_open = [found for found in left_open if found[0] != "webhook"]
+    return [(start, end) for _, start, end in closed + left_open]
 
 
 def minutes_from(events: list[AttendanceEvent], seminar: Seminar) -> int:
@@ -144,6 +149,10 @@ def summary(seminar: Seminar) -> Summary:
             attended = correction.attended
             if correction.minutes is not None:
                 minutes = correction.minutes
+            if attended:
+                # Confirmed present (by phone, on Jitsi): at least the minimum, so that whoever
+                # is counted as attended can have a certificate (DESIGN.md's invariant).
+                minutes = max(minutes, seminar.minimum_minutes)
             sources.append("portal")
         result.rows.append(Row(reg, minutes, sources, attended, joined, correction))
     guests: dict[str, list[AttendanceEvent]] = defaultdict(list)
@@ -162,22 +171,32 @@ class CorrectionError(ValueError):
 def correct(registration_id: int, *, attended: bool, reason: str, user: User | None,
             minutes: int | None = None, now: datetime | None = None) -> AttendanceCorrection:
     """An organiser decides one person's attendance; why, who and when are kept with it."""
+    with write_transaction():
+        return record_correction(registration_id, attended=attended, reason=reason, user=user,
+                                 minutes=minutes, now=now)
+
+
+def record_correction(registration_id: int, *, attended: bool, reason: str, user: User | None,
+                      minutes: int | None = None, now: datetime | None = None) -> AttendanceCorrection:
+    """`correct` in the caller's write transaction."""
     reason = (reason or "").strip()
     if not reason:
         raise CorrectionError("a reason is required")
     if len(reason) > 500:
         raise CorrectionError("the reason is longer than 500 characters")
-    with write_transaction():
-        reg = db.session.get(Registration, registration_id)
-        if reg is None or reg.status != RegistrationStatus.CONFIRMED:
-            raise CorrectionError("only a confirmed registration's attendance can be corrected")
-        if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
-            raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
-        correction = AttendanceCorrection(
-            seminar_id=reg.seminar_id, registration_id=reg.id, attended=attended, minutes=minutes,
-            reason=reason, by_user_id=user.id if user else None,
-            by_label=(user.email if user else "command line"), at=now or utcnow())
-        db.session.add(correction)
+    reg = db.session.get(Registration, registration_id)
+    if reg is None or reg.status != RegistrationStatus.CONFIRMED:
+        raise CorrectionError("only a confirmed registration's attendance can be corrected")
+    if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
+        raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
+    if attended and minutes is not None:
+        # Present by the organiser's word counts at least the minimum (see `summary`).
+        minutes = max(minutes, reg.seminar.minimum_minutes)
+    correction = AttendanceCorrection(
+        seminar_id=reg.seminar_id, registration_id=reg.id, attended=attended, minutes=minutes,
+        reason=reason, by_user_id=user.id if user else None,
+        by_label=(user.email if user else "command line"), at=now or utcnow())
+    db.session.add(correction)
     return correction
 
 

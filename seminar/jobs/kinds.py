@@ -7,11 +7,14 @@ Queue one through its declaration, in the transaction that causes it:
     kinds.REMINDER.enqueue(registration=reg, due_at=due, hours=24)   # keyword extras: the payload
 
 A key is a stable name for the intent, filled in from the job (`{registration}`, `{seminar}`: their
-ids) and its payload. Two jobs with one key are never pending or claimed at once (a partial unique
-index): asking again while one is pending returns that one, which reads the data when it runs and so
-carries the change too. Asked again while one is claimed (running on data read before the change),
-it is queued anew without a key. With `once=True` the key holds for ever: a seat mail that went out
-is not queued again. A kind without a key is queued anew every time (a confirmation link each time
+ids) and its payload. Two jobs with one key are never pending at once (a partial unique index on
+pending jobs, procrastinate's queueing lock): asking again while one is pending returns that one,
+which reads the data when it runs and so carries the change too. Asked again while one is claimed
+(running on data read before the change), a new job is queued under the key, so a third ask finds
+it. When the runner hands a job back to pending (retry, defer, release) and another pending job
+holds its key by then, the handed-back one is closed as superseded: the pending one does the same
+intent on newer data. With `once=True` the key holds for ever: a seat mail that went out is not
+queued again. A kind without a key is queued anew every time (a confirmation link each time
 someone signs up again).
 
 Handlers are named "module:function" and looked up when the app is made (`bind`, in create_app),
@@ -30,7 +33,7 @@ from typing import Callable, Iterable
 from flask import current_app
 from flask_babel import lazy_gettext
 
-from ..models import Job, JobState, Lane, Registration, Seminar
+from ..models import Job, Lane, Registration, Seminar
 from . import outbox
 
 INTERACTIVE, BULK = Lane.INTERACTIVE, Lane.BULK
@@ -97,20 +100,15 @@ class JobKind:
         `calendar` (REQUEST or CANCEL): the mail carries a calendar invite whose SEQUENCE is fixed
         now, so every invite sent has a higher one than the last."""
         key = self.key_for(registration=registration, seminar=seminar, **payload)
-        running = None
         if key is not None:
-            existing = outbox.queued(key, self.once)
-            if existing is not None and (self.once or existing.state != JobState.CLAIMED):
+            existing = outbox.queued(key, self.once)  # pending (or, with `once`, ever queued)
+            if existing is not None:
                 return existing
-            running = existing  # its job runs on what it read before: this one runs after it
         if calendar:
             payload.update(method=calendar, sequence=registration.ical_sequence)
             registration.ical_sequence += 1
-        job = outbox.add(self.name, self.lane, None if running is not None else key, registration=registration,
-                         seminar=seminar, due_at=due_at, payload=payload)
-        if running is not None:
-            outbox.remember(key, job)  # asked again in this transaction: this one
-        return job
+        return outbox.add(self.name, self.lane, key, registration=registration,
+                          seminar=seminar, due_at=due_at, payload=payload)
 
     def enqueue_new(self, *, seminar_id: int, registration_id: int, **payload) -> None:
         """`enqueue`, due now, for a registration inserted in this very transaction: nothing can be

@@ -1,8 +1,8 @@
 """Writing jobs to the outbox (the `job` table), inside the caller's transaction.
 
 Called through a declared kind (kinds.py), never directly with a kind's name. An intent's key is
-unique among jobs still to run (a partial unique index on pending and claimed jobs), so `queued`
-looks for such a job first.
+unique among pending jobs (a partial unique index, as procrastinate's queueing lock), so `queued`
+looks for such a job first; a job running under the key does not hold it.
 """
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import delete, insert as sql_insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import LIVE_STATES, Job, JobState, Lane, Registration, Seminar
+from ..models import Job, JobState, Lane, Registration, Seminar
 from ..timeutil import utcnow
 
 # What this transaction knows about keys, kept in session.info with the transaction it belongs to
@@ -24,7 +25,7 @@ LOOK_UP_CHUNK = 500
 
 
 class _Known:
-    """Per key: the job still to run under it (or None), and whether any job ever had it."""
+    """Per key: the job pending under it (or None), and whether any job ever had it."""
 
     def __init__(self) -> None:
         self.live: dict[str, Job | None] = {}
@@ -59,7 +60,7 @@ def look_up(keys: Iterable[str]) -> None:
             for job_id, key, state in db.session.execute(
                     select(Job.id, Job.key, Job.state).where(Job.key.in_(chunk))):
                 ever.add(key)
-                if state in LIVE_STATES:
+                if state == JobState.PENDING:
                     live[key] = job_id
             for key in chunk:
                 known.live[key] = db.session.get(Job, live[key]) if key in live else None
@@ -67,15 +68,15 @@ def look_up(keys: Iterable[str]) -> None:
 
 
 def queued(key: str, once: bool = False) -> Job | None:
-    """The job still to run under `key` (in the database, or added in this transaction); with
-    `once`, any job that ever had the key."""
+    """The job pending under `key` (in the database, or added in this transaction); with `once`,
+    any job that ever had the key."""
     known = _cache()
     if key in known.live:
         job = known.live[key]
         if job is not None or not once or not known.ever.get(key):
             return job
     with db.session.no_autoflush:
-        job = db.session.scalar(select(Job).where(Job.key == key, Job.state.in_(LIVE_STATES)).limit(1))
+        job = db.session.scalar(select(Job).where(Job.key == key, Job.state == JobState.PENDING).limit(1))
         if job is None and once:
             job = db.session.scalar(select(Job).where(Job.key == key).order_by(Job.id).limit(1))
     return job
@@ -83,20 +84,31 @@ def queued(key: str, once: bool = False) -> Job | None:
 
 def add(kind: str, lane: Lane, key: str | None, *, registration: Registration | None = None,
         seminar: Seminar | None = None, due_at: datetime | None = None, payload: dict | None = None) -> Job:
-    """A new job in the current transaction (the caller made sure none is queued under `key`)."""
+    """A new job in the current transaction (the caller looked for one queued under `key`).
+    Another transaction may queue the same intent between that look-up and this insert (two
+    webhooks at once, two workers): a keyed job goes in under a savepoint, and when the key's
+    index refuses it, the job the other transaction queued is the answer."""
     if registration is not None and seminar is None:
         seminar = registration.seminar
     job = Job(kind=kind, lane=lane, key=key, seminar=seminar, registration=registration,
               due_at=due_at or utcnow(), payload=payload or {}, state=JobState.PENDING)
-    db.session.add(job)
-    if key is not None:
-        remember(key, job)
+    if key is None:
+        db.session.add(job)
+        return job
+    try:
+        with db.session.begin_nested():
+            db.session.add(job)
+    except IntegrityError:
+        existing = db.session.scalar(select(Job).where(Job.key == key, Job.state == JobState.PENDING).limit(1))
+        if existing is None:
+            raise
+        job = existing
+    remember(key, job)
     return job
 
 
 def remember(key: str, job: Job) -> None:
-    """Answer `queued(key)` with `job` for the rest of this transaction (a job queued without its
-    key because another under the key was running)."""
+    """Answer `queued(key)` with `job` for the rest of this transaction."""
     known = _cache()
     known.live[key] = job
     known.ever[key] = True

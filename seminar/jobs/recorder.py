@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Callable, Iterable, Protocol
 
 from sqlalchemy import bindparam, inspect, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..database import WRITE_LOCK, write_transaction
@@ -145,14 +146,23 @@ class Recorder:
         far is let go first; see database.write_transaction), if the job is still ours."""
         job_id = self.job_id(job)
         db.session.rollback()
+        ours = update(Job).where(Job.id == job_id, Job.claimed_by == self.batch.worker_id,
+                                 Job.state == JobState.CLAIMED).execution_options(synchronize_session=False)
         try:
             with write_transaction():
-                result = db.session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.claimed_by == self.batch.worker_id, Job.state == JobState.CLAIMED)
-                    .values(claimed_by=None, lease_until=None, **values)
-                    .execution_options(synchronize_session=False)
-                )
+                try:
+                    if values.get("state") != JobState.PENDING:  # only pending jobs hold keys
+                        result = db.session.execute(ours.values(claimed_by=None, lease_until=None, **values))
+                    else:
+                        with db.session.begin_nested():
+                            result = db.session.execute(ours.values(claimed_by=None, lease_until=None, **values))
+                except IntegrityError:
+                    # Handed back to pending while another job waits under its key (queued while
+                    # this one ran): that one does the same intent on newer data.
+                    result = db.session.execute(ours.values(
+                        claimed_by=None, lease_until=None, state=JobState.DONE, done_at=utcnow(),
+                        last_error="superseded"))
+                    apply = None
                 if result.rowcount != 1:
                     raise LeaseLost()
                 if apply is not None:
