@@ -338,3 +338,23 @@ def test_portal_composers_are_registered_in_a_web_process(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "'mail.host_digest'" in result.stdout and "'mail.password_reset'" in result.stdout
+
+
+def test_resending_a_failed_job_whose_intent_waits_again_keeps_one_waiting(app, client, organiser, make_seminar):
+    # Only one job per key may wait (a partial unique index): a failed "changed" mail sent again
+    # from the portal while a newer one waits under its key answers with that one, not a 500.
+    from seminar.jobs import kinds
+
+    seminar = make_seminar()
+    reg = attendee(seminar, "Anouk de Vries", "anouk@kdv.example")
+    old = kinds.SEMINAR_CHANGED.enqueue(registration=reg)
+    old.state, old.attempts, old.last_error = "failed", 12, "SMTP 550"
+    db.session.commit()
+    newer = kinds.SEMINAR_CHANGED.enqueue(registration=reg)
+    db.session.commit()
+    assert newer.id != old.id
+
+    response = organiser.press(f"/manage/outbox/{old.id}", f"/manage/outbox/{old.id}/resend")
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/manage/outbox/{newer.id}")
+    waiting = [j for j in jobs("mail.seminar_changed") if j.state == "pending"]
+    assert [j.id for j in waiting] == [newer.id]

@@ -186,12 +186,22 @@ def render_job(job: Job) -> Rendered | None:
                     attachments=["uitnodiging.ics"] if composed.invite else [])
 
 
+def _pending_under_key(job: Job) -> Job | None:
+    if job.key is None or job.state == JobState.PENDING:
+        return None
+    return db.session.scalar(select(Job).where(Job.key == job.key, Job.state == JobState.PENDING,
+                                               Job.id != job.id))
+
+
 def resend(job_id: int) -> Job:
     """Failed or waiting work runs again now; a mail that went out is queued once more as a new
     job (composed afresh from current data, so it is not sent when it no longer applies)."""
     with write_transaction():
         job = db.session.get(Job, job_id)
         if job.state in (JobState.FAILED, JobState.PENDING):
+            waiting = _pending_under_key(job)
+            if waiting is not None:
+                return waiting  # the same intent already waits (only one pending job per key)
             job.state, job.due_at, job.attempts, job.last_error = JobState.PENDING, utcnow(), 0, None
             return job
         if job.state == JobState.DONE and job.kind.startswith("mail."):
