@@ -48,6 +48,13 @@ def test_unreadable_quota_is_refused_with_its_name(tmp_path):
     ("550 5.4.5 Daily user sending limit exceeded", Meaning.QUOTA),
     ("454 4.7.0 Throttling failure: Daily message quota exceeded", Meaning.QUOTA),
     ("550 5.1.1 mailbox unavailable", Meaning.PERMANENT),
+    # One recipient's full mailbox or a vague word is not the relay's quota (the bulk mail would
+    # be held for everyone), and a plain "try again later" does not slow the pace for all.
+    ("552 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException", Meaning.PERMANENT),
+    ("452 4.2.2 Mailbox over quota", Meaning.TEMPORARY),
+    ("554 5.7.1 Message refused: daily digest address not accepted", Meaning.PERMANENT),
+    ("451 4.3.0 Local error, try again later", Meaning.TEMPORARY),
+    ("451 4.3.0 Mail server busy, try again later", Meaning.TEMPORARY),
     ("554 5.7.1 Message rejected as spam", Meaning.PERMANENT),
 ])
 def test_answers_are_classified_by_code_enhanced_code_and_text(reply, meaning):

@@ -186,3 +186,34 @@ def test_a_claim_takes_no_more_bulk_mail_than_the_relay_takes_in_a_few_seconds(a
     _due(seminar, "video.update_meeting", 1)  # other bulk work is not held to the relay's pace
     claimed = claim("w", limit=50)
     assert Counter(job.kind for job in claimed) == {"mail.seminar_changed": 5, "video.update_meeting": 1}
+
+
+def test_a_message_the_sender_never_answers_is_handed_back_for_later(app, make_seminar):
+    """A relay that stalls past the sender's own limit: the batch stops waiting for that message
+    and hands its job back with a backoff, never stopping the batch with an error."""
+    from types import SimpleNamespace
+
+    from seminar.jobs import kinds
+    from seminar.jobs.recorder import Recorder
+    from seminar.jobs.runner import Batch, claim
+    from seminar.models import JobState
+    from seminar.notify import delivery
+
+    seminar = make_seminar()
+    reg = sign_up(seminar.id, SignUpData(name="Anouk", email="anouk@kdv.example", organisation="KDV",
+                                         location_type="kdv"))
+    db.session.commit()
+    now = utcnow() + timedelta(seconds=1)
+    [job] = [j for j in claim("worker-a", now) if j.kind == kinds.CONFIRM_ADDRESS.name]
+    stalled = SimpleNamespace(max_stay=0.0)  # the sender's limit for one message: long past
+    batch = delivery._Batch(Recorder(Batch("worker-a", now)), stalled)
+    try:
+        batch.waiting[1] = (job, "anouk@kdv.example", None)
+        batch.handed[1] = -1e9
+        batch.give_up_on_overdue()
+    finally:
+        batch.close()
+    db.session.rollback()
+    back = db.session.get(Job, job.id)
+    assert back.state is JobState.PENDING and back.due_at > utcnow()
+    assert not batch.waiting and reg.id == back.registration_id

@@ -261,7 +261,8 @@ class _Batch:
             if self.handed[key] < overdue:
                 del self.waiting[key]
                 log.error("job %s (%s): no answer from the relay sender; handed back", self.recorder.job_id(job), job.kind)
-                self.recorder.release([job], "not answered by the relay sender in time", backoff(1))
+                self.recorder.release([job], "not answered by the relay sender in time",
+                                      kinds.BACKOFF.delay(1))
 
     def stop(self) -> None:
         """Leaving in the middle (an error, Ctrl-C): messages not yet started are withdrawn, the

@@ -39,9 +39,11 @@ ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 # "Quota used up until the window turns": Exchange Online's SubmissionQuotaExceeded, Gmail's
 # "Daily user sending limit exceeded" (5.4.5), SES's "Daily message quota exceeded", Mailgun's
 # and Postmark's "sending limit"/"quota" answers.
-QUOTA_WORDS = re.compile(r"quota ?exceeded|submissionquota|daily|per day|sending (?:limit|quota)"
+QUOTA_WORDS = re.compile(r"quota ?exceeded|submissionquota|daily (?:\w+ ){0,3}(?:limit|quota)"
+                         r"|(?:limit|quota) per day|sending (?:limit|quota)"
                          r"|message limit|recipient limit|limit exceeded for the day", re.I)
-RATE_WORDS = re.compile(r"throttl|rate|too many|try again later|slow down|limit|busy|concurren", re.I)
+# Only words that speak of pace: a plain "try again later" is a temporary refusal of this message.
+RATE_WORDS = re.compile(r"throttl|\brate\b|too many|slow down|concurren", re.I)
 # Enhanced codes that speak of rates and connections: 4.7.0/4.7.x (policy, e.g. throttling),
 # 4.4.5 (system congestion), 4.3.2 (system not accepting messages), 4.2.1 (mailbox rate).
 RATE_ENHANCED = {("4", "4", "5"), ("4", "3", "2"), ("4", "2", "1")}
@@ -54,6 +56,10 @@ def classify(code: int, text: "str | bytes") -> Answer:
     text = " ".join(str(text).split())
     match = ENHANCED.match(text)
     enhanced = match.groups() if match else None
+    if enhanced is not None and (enhanced[1:] == ("2", "2") or enhanced[1] == "1"):
+        # About this one recipient (x.2.2 mailbox full, x.1.x bad address), whatever the words
+        # ("…QuotaExceeded" of a full mailbox): never the relay's quota.
+        return Answer(Meaning.PERMANENT if code >= 500 else Meaning.TEMPORARY, code, text)
     if QUOTA_WORDS.search(text) or (enhanced in QUOTA_ENHANCED):
         return Answer(Meaning.QUOTA, code, text)
     if code in (421, 432):
