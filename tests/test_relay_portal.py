@@ -109,3 +109,15 @@ def test_organisers_get_one_mail_when_mail_is_held_for_over_an_hour(app):
     assert len(alerts) == 2
     budget.report(None)  # mail goes through again: the hold is over
     assert budget.status().held_since is None
+
+
+def test_the_mail_to_organisers_quotes_the_relay_without_addresses(app):
+    from seminar.manage import mails as portal_mails
+    from seminar.models import User
+
+    make_user("org@bmk.example")
+    mail_schedule.budget().report(classify(554, QUOTA_EXCEEDED[4:] + " for fenna@kdv-zonnetje.example"))
+    user = db.session.scalar(select(User).where(User.email == "org@bmk.example"))
+    composed = portal_mails.relay_held(Job(kind="mail.relay_held", payload={"user_id": user.id}), user)
+    text = " ".join(str(p) for p in composed.paragraphs)
+    assert "SubmissionQuotaExceeded" in text and "fenna@" not in text

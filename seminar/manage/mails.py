@@ -13,6 +13,7 @@ from ..tokens import external_url
 from ..notify.digests import digest_for, previous_digest_at
 from ..notify.mail_schedule import budget
 from ..notify.relay_notice import moment
+from ..security import redact
 from .passwords import INVITE_DAYS, RESET_HOURS, make_reset_token
 
 
@@ -119,7 +120,7 @@ def relay_held(job: Job, user: User) -> Composed | None:
         paragraphs.append(_("The next try is at about %(time)s.",
                             time=format_datetime(moment(status.held_until), "d MMMM HH:mm")))
     if status.held_reason:
-        paragraphs.append(_("The relay said: %(reason)s", reason=status.held_reason))
+        paragraphs.append(_("The relay said: %(reason)s", reason=redact(status.held_reason)))
     paragraphs.append(_("If this happens more often, ask for a higher quota, or set MAIL_RATE_LIMIT "
                         "to the relay's quota so that the service spreads mail over the day."))
     return Composed(

@@ -80,7 +80,11 @@ def bulk_mail_cap() -> int | None:
     if not current_app.config.get("MAIL_SERVER"):
         return None
     relay = budget()
-    status = relay.status()
+    try:
+        status = relay.status()
+    except Exception:  # noqa: BLE001 - e.g. Redis away: the claim (platform calls, a person's mail) goes on
+        log.exception("could not read the mail relay's pace; bulk mail claimed a little at a time")
+        return max(1, current_app.config["MAIL_MAX_CONNECTIONS"])
     if status.held_until is not None and status.held_until > relay.clock():
         return 0
     rate = status.rate or status.quota_rate
