@@ -121,3 +121,12 @@ def test_the_mail_to_organisers_quotes_the_relay_without_addresses(app):
     composed = portal_mails.relay_held(Job(kind="mail.relay_held", payload={"user_id": user.id}), user)
     text = " ".join(str(p) for p in composed.paragraphs)
     assert "SubmissionQuotaExceeded" in text and "fenna@" not in text
+
+
+def test_nothing_moves_earlier_while_the_quota_is_used_up(app, make_seminar):
+    seminar = make_seminar()
+    nine = datetime(2027, 3, 4, 9, 0, tzinfo=AMSTERDAM).astimezone(timezone.utc)
+    _queue(seminar, "mail.reminder", 600, nine)
+    mail_schedule.budget().report(classify(554, QUOTA_EXCEEDED[4:]))
+    assert mail_schedule.start_early(nine - timedelta(minutes=20)) == 0
+    assert set(_due_times("mail.reminder")) == {nine}

@@ -41,9 +41,13 @@ def _bulk_mail():
 def start_early(now: datetime | None = None) -> int:
     """Make bulk mail due now when the quota could not otherwise send it by its due time.
     Returns how many jobs were moved forward. Without a known quota nothing moves."""
-    quota = budget().quota
+    relay = budget()
+    quota = relay.quota
     if not quota.known:
         return 0
+    status = relay.status()
+    if status.held_until is not None and status.held_until > relay.clock():
+        return 0  # the quota is used up: nothing goes sooner by moving it (and held mail is not due)
     now = now or utcnow()
     backlog = db.session.scalar(select(func.count()).select_from(Job).where(
         _bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now)) or 0
