@@ -11,6 +11,7 @@ from pypdf import PdfReader
 
 from seminar.attendance import certificates
 from seminar.attendance.models import Certificate
+from seminar.attendance.pdf import render_pdf
 from seminar.extensions import db
 from seminar.models import Registration, Seminar
 from seminar.registration.service import SignUpData, confirm, sign_up
@@ -69,7 +70,7 @@ def test_the_dutch_certificate_reads_back_with_its_details(app, seminar):
     db.session.commit()
     reg = attendee(seminar, register_number="SKJ123456")
     certificate = issued(reg)
-    reader, text = read(certificates.render_pdf(certificate))
+    reader, text = read(render_pdf(certificate))
     assert len(reader.pages) == 1
     box = reader.pages[0].mediabox
     assert (round(float(box.width), 2), round(float(box.height), 2)) == A4
@@ -86,7 +87,7 @@ def test_the_dutch_certificate_reads_back_with_its_details(app, seminar):
 
 def test_english_for_people_who_signed_up_in_english(app, seminar):
     certificate = issued(attendee(seminar, name="Jane Doe", language="en"))
-    _, text = read(certificates.render_pdf(certificate))
+    _, text = read(render_pdf(certificate))
     flat = " ".join(text.split())
     assert "Certificate of attendance" in flat and "1 hour and 30 minutes" in flat
     assert "Bewijs" not in flat
@@ -102,7 +103,7 @@ def test_right_to_left_and_very_long_names_render(app, seminar, name, caplog):
     reg = attendee(seminar, name=name[:120])
     with caplog.at_level(logging.DEBUG):
         caplog.clear()
-        reader, text = read(certificates.render_pdf(issued(reg)))
+        reader, text = read(render_pdf(issued(reg)))
     assert len(reader.pages) == 1 and "Bewijs van deelname" in text
     # Nothing personal in logs: not the name, nor its characters the font lacks.
     assert not [r for r in caplog.records if r.name.startswith("fpdf") and r.levelno >= logging.WARNING]
@@ -191,14 +192,14 @@ def test_logo_and_signatory_from_the_settings(app, seminar, tmp_path):
     Image.new("RGB", (120, 60), (200, 30, 90)).save(logo)
     app.config.update(CERTIFICATE_LOGO=str(logo), CERTIFICATE_SIGNATORY="Marieke Ĳzendoorn",
                       CERTIFICATE_SIGNATORY_ROLE="Directeur", ORGANISATION_NAME="BMK")
-    reader, text = read(certificates.render_pdf(issued(attendee(seminar))))
+    reader, text = read(render_pdf(issued(attendee(seminar))))
     flat = " ".join(text.split())
     assert "Marieke Ĳzendoorn" in flat and "Directeur" in flat and "Georganiseerd door BMK" in flat
     assert len(reader.pages[0].images) == 1
     app.config["CERTIFICATE_LOGO"] = str(tmp_path / "missing.png")  # a wrong path leaves the logo off
-    reader, _ = read(certificates.render_pdf(issued(attendee(seminar, name="Tweede Persoon"))))
+    reader, _ = read(render_pdf(issued(attendee(seminar, name="Tweede Persoon"))))
     assert len(reader.pages[0].images) == 0
     (tmp_path / "broken.png").write_bytes(b"not a picture")
     app.config["CERTIFICATE_LOGO"] = str(tmp_path / "broken.png")  # a broken file: left off, logged
-    reader, text = read(certificates.render_pdf(issued(attendee(seminar, name="Derde Persoon"))))
+    reader, text = read(render_pdf(issued(attendee(seminar, name="Derde Persoon"))))
     assert len(reader.pages[0].images) == 0 and "Derde Persoon" in text

@@ -54,8 +54,9 @@ def follow_up_attended(job: Job, reg: Registration) -> Composed | None:
     if certificate is not None:
         paragraphs.append(_("Your certificate of attendance is attached to this mail (PDF). Anyone can check "
                             "that it is genuine at %(link)s", link=certificates.verification_url(certificate)))
-        attachments.append((certificates.filename(certificate), "application/pdf",
-                            certificates.render_pdf(certificate)))
+        from .pdf import render_pdf  # fpdf2 loaded only where a PDF is made (pdf.py says why)
+
+        attachments.append((certificates.filename(certificate), "application/pdf", render_pdf(certificate)))
     paragraphs += _links(seminar)
     paragraphs.append(_("Would you tell us what you thought? Three short questions, answered anonymously: "
                         "%(link)s", link=evaluation_link(reg)))

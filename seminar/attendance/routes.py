@@ -50,7 +50,9 @@ def download_certificate(token: str):
         Certificate.expired_at.is_(None)))
     if not certificate:
         return render_error(404, _("No certificate"), _("There is no certificate of attendance for this registration."))
-    pdf = certificates.render_pdf(certificate)
+    from .pdf import render_pdf  # fpdf2 loaded only where a PDF is made (pdf.py says why)
+
+    pdf = render_pdf(certificate)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{certificates.filename(certificate)}"',
         "Cache-Control": "private, no-store"})
