@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
-from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 from seminar import create_app
@@ -23,6 +22,7 @@ from seminar.extensions import db
 from seminar.jobs.worker import run_due
 from seminar.models import Job, Registration
 from seminar.timeutil import utcnow
+from tests.standins.smtp import TidyController
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -119,7 +119,7 @@ class SmtpServer:
         self.controller = None
 
     def start(self):
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+        self.controller = TidyController(self.recorder, hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
     def stop(self):

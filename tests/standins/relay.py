@@ -25,8 +25,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
+
+from .smtp import TidyController
 
 THROTTLED = "454 4.7.0 Throttling failure: Maximum sending rate exceeded"
 TOO_MANY_CONNECTIONS = "432 4.3.2 Concurrent connections limit exceeded"
@@ -176,12 +177,12 @@ class _Handler:
         return "250 2.6.0 Queued mail for delivery"
 
 
-class _Controller(Controller):
+class _Controller(TidyController):
     def __init__(self, state: RelayState, port: int):
         super().__init__(_Handler(state), hostname="127.0.0.1", port=port)
         self.state = state
 
-    def factory(self):
+    def make_session(self) -> SMTP:
         return _RelaySMTP(self.state, self.handler, **self.SMTP_kwargs)
 
 
@@ -208,6 +209,8 @@ class RelayStandIn:
     def start(self) -> "RelayStandIn":
         self._controller = _Controller(self.state, self.port)
         self._controller.start()
+        with self.state.lock:  # aiosmtpd's start-up probe is not a sender's connection
+            self.state.connections = self.state.peak = self.state.open
         return self
 
     def stop(self) -> None:
