@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from .helpers import Person, links_in, read_eml, registrations, text_of, work
+from .helpers import Person, csrf_from, links_in, read_eml, registrations, text_of, work
 
 
 def test_index_lists_upcoming_seminar_in_dutch(client, make_seminar):
@@ -92,3 +92,36 @@ def test_known_address_gets_a_note_not_a_second_seat(app, client, make_seminar, 
     work()
     assert len(registrations()) == 1
     assert any("al aangemeld" in text_of(m) for m in read_eml(app))
+
+
+def test_once_the_seminar_has_started_the_manage_page_no_longer_cancels(app, client, make_seminar, person):
+    """After the start the registration is the record of who took part (attendance, certificate):
+    the attendee's cancel button is gone, and a POST from an old page changes nothing."""
+    from datetime import timedelta
+
+    from seminar.extensions import db
+    from seminar.models import Job, Seminar
+    from seminar.timeutil import utcnow
+
+    seminar = make_seminar()
+    person.sign_up(seminar)
+    work()
+    person.press_button(links_in(read_eml(app)[-1])["confirm"])
+    work()
+    manage = links_in(read_eml(app)[-1])["manage"]
+    before = person.follow(manage)
+    assert "Annuleer mijn aanmelding" in before.get_data(as_text=True)
+
+    db.session.get(Seminar, seminar.id).start_at = utcnow() - timedelta(minutes=30)
+    db.session.commit()
+    jobs = db.session.query(Job).count()
+    page = person.follow(manage).get_data(as_text=True)
+    assert "Annuleer mijn aanmelding" not in page
+    assert "annuleren is niet meer mogelijk" in page
+    path = manage.replace("http://seminar.test", "")
+    response = client.post(path, data={"csrf_token": csrf_from(before.get_data(as_text=True))})
+    assert response.status_code == 409
+    assert "al begonnen" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert registrations()[0].status == "confirmed"
+    assert db.session.query(Job).count() == jobs

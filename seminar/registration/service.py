@@ -280,6 +280,13 @@ def give_seat(reg: Registration, now: datetime, mail: kinds.JobKind) -> None:
     schedule_reminders(reg, now)
 
 
+def can_cancel(reg: Registration, now: datetime | None = None) -> bool:
+    """Whether the attendee can still cancel: until the seminar starts. From then on the
+    registration is the record of who took part (attendance, certificate); an organiser can
+    still cancel it in the portal."""
+    return reg.is_active and not reg.seminar.has_started(now)
+
+
 def cancel(registration_id: int) -> Registration:
     """Cancel a registration (by the attendee or an organiser on their behalf). A freed seat goes
     to the first person on the waitlist in the same transaction."""
