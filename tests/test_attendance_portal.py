@@ -180,3 +180,14 @@ def test_the_sign_up_form_asks_function_and_for_accredited_seminars_the_register
     assert person.sign_up(s, function="Aandachtsfunctionaris", register_number="SKJ 1234-56").status_code == 303
     reg = db.session.scalar(db.select(Registration))
     assert (reg.function, reg.register_number) == ("Aandachtsfunctionaris", "SKJ 1234-56")
+
+
+def test_a_refused_correction_says_why_in_dutch(held, organiser):
+    seminar, anouk, bram = held
+    page = f"/manage/seminars/{seminar.id}/aanwezigheid"
+    response = organiser.submit(page, {"attended": "1", "minutes": "500", "reason": "Belde in"},
+                                action=f"{page}/{bram.id}/correctie")
+    assert response.status_code == 303
+    html = organiser.text(page)
+    assert f"Niet gecorrigeerd: het aantal minuten moet tussen 0 en {seminar.duration_minutes} liggen" in html
+    assert db.session.scalar(db.select(db.func.count(AttendanceCorrection.id))) == 0

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from ..database import write_transaction
@@ -165,7 +166,7 @@ def summary(seminar: Seminar) -> Summary:
 
 
 class CorrectionError(ValueError):
-    pass
+    """Why a correction was refused, in words for the organiser (translated when shown)."""
 
 
 def correct(registration_id: int, *, attended: bool, reason: str, user: User | None,
@@ -181,14 +182,15 @@ def record_correction(registration_id: int, *, attended: bool, reason: str, user
     """`correct` in the caller's write transaction."""
     reason = (reason or "").strip()
     if not reason:
-        raise CorrectionError("a reason is required")
+        raise CorrectionError(_l("Please give a reason."))
     if len(reason) > 500:
-        raise CorrectionError("the reason is longer than 500 characters")
+        raise CorrectionError(_l("The reason is longer than 500 characters."))
     reg = db.session.get(Registration, registration_id)
     if reg is None or reg.status != RegistrationStatus.CONFIRMED:
-        raise CorrectionError("only a confirmed registration's attendance can be corrected")
+        raise CorrectionError(_l("Only the attendance of someone with a seat can be corrected."))
     if minutes is not None and not 0 <= minutes <= reg.seminar.duration_minutes:
-        raise CorrectionError(f"minutes must be between 0 and {reg.seminar.duration_minutes}")
+        raise CorrectionError(_l("The minutes must be between 0 and %(most)d, the length of the seminar.",
+                                 most=reg.seminar.duration_minutes))
     if attended and minutes is not None:
         # Present by the organiser's word counts at least the minimum (see `summary`).
         minutes = max(minutes, reg.seminar.minimum_minutes)
