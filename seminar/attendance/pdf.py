@@ -38,6 +38,9 @@ class _Certificate(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
         self.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+        # Shaping (HarfBuzz, through uharfbuzz): Arabic letters joined as they are written, and
+        # right-to-left names in their own order; without it they come out as isolated letters.
+        self.set_text_shaping(True)
         self.set_auto_page_break(False)
         self.set_margins(25, 25, 25)
 
