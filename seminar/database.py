@@ -115,6 +115,21 @@ def write_transaction() -> Iterator[None]:
         raise
 
 
+@contextmanager
+def write_connection() -> Iterator[Connection]:
+    """`write_transaction` on a connection of its own, for a writer of a few Core statements that
+    needs no ORM session (the sign-up): a writer's transaction (IMMEDIATE on SQLite) that commits
+    on success and rolls back on an error. Whatever the session had open is committed first, as
+    `write_transaction` does (on SQLite an open write of this thread's session would otherwise
+    block this transaction)."""
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
+    with db.engine.connect() as connection:
+        connection.execution_options(**{WRITE_LOCK: True})
+        with connection.begin():
+            yield connection
+
+
 def lock(model, ident):
     """Load a row for update (row lock on PostgreSQL; the IMMEDIATE transaction covers SQLite)."""
     stmt = (

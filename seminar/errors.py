@@ -36,6 +36,14 @@ def render_error(code: int, title=None, message=None):
                            message=message or default_message), code
 
 
+def bad_link():
+    """The one answer to every mailed link that does not work (wrong, incomplete or no longer
+    valid): a 404 that says which mail to use instead."""
+    return render_error(404, _l("This link does not work"),
+                        _l("The link is incomplete or no longer valid. Please use the most recent "
+                           "mail you received from us."))
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc):

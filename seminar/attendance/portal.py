@@ -17,6 +17,7 @@ from ..errors import render_error
 from ..extensions import db
 from ..jobs import kinds
 from ..manage.access import bp, registration_or_404, with_seminar
+from ..manage.chart import Box
 from ..models import Job, Registration, RegistrationStatus, Seminar
 from ..notify.mails import compose
 from . import evaluation, exports, followup
@@ -52,9 +53,7 @@ class Bucket:
     label: str
     count: int
     attended: bool
-    x: float = 0
-    y: float = 0
-    height: float = 0
+    box: Box
 
 
 def minutes_chart(result) -> list[Bucket]:
@@ -64,13 +63,9 @@ def minutes_chart(result) -> list[Bucket]:
     for row in result.rows:
         tenths[min(9, row.minutes * 10 // max(1, seminar.duration_minutes))] += 1
     top = max(tenths) or 1
-    buckets = []
-    for index, count in enumerate(tenths):
-        height = 120 * count / top
-        buckets.append(Bucket(f"{index * 10}–{index * 10 + 10}%", count,
-                              (index + 1) * 10 > seminar.min_attendance_percent,
-                              x=40 + index * 56, y=140 - height, height=height))
-    return buckets
+    return [Bucket(f"{index * 10}–{index * 10 + 10}%", count, (index + 1) * 10 > seminar.min_attendance_percent,
+                   Box.standing(40 + index * 56, 44, 140, 120 * count / top))
+            for index, count in enumerate(tenths)]
 
 
 def _follow_up_jobs(seminar: Seminar) -> list[Job]:

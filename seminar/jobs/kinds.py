@@ -110,12 +110,14 @@ class JobKind:
         return outbox.add(self.name, self.lane, key, registration=registration,
                           seminar=seminar, due_at=due_at, payload=payload)
 
-    def enqueue_new(self, *, seminar_id: int, registration_id: int, **payload) -> None:
+    def enqueue_new(self, *, seminar_id: int, registration_id: int, connection=None, **payload) -> None:
         """`enqueue`, due now, for a registration inserted in this very transaction: nothing can be
-        queued under its key yet, so it is one INSERT without a look-up (the sign-up path)."""
+        queued under its key yet, so it is one INSERT without a look-up (the sign-up path).
+        `connection`: the transaction's, when it is not the session's (database.write_connection)."""
         outbox.insert(self.name, self.lane,
                       self.key_for(registration_id=registration_id, seminar_id=seminar_id, **payload),
-                      seminar_id=seminar_id, registration_id=registration_id, payload=payload)
+                      seminar_id=seminar_id, registration_id=registration_id, payload=payload,
+                      connection=connection)
 
     def drop_pending(self, *, registration_id: int | None = None, seminar_id: int | None = None) -> None:
         """Remove queued jobs of this kind that no longer apply (e.g. reminders of a moved seminar)."""

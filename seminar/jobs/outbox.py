@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy import delete, insert as sql_insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -115,10 +116,11 @@ def remember(key: str, job: Job) -> None:
 
 
 def insert(kind: str, lane: Lane, key: str | None, *, seminar_id: int, registration_id: int,
-           payload: dict | None = None) -> None:
-    """A new job, due now, as one INSERT on the session's connection, without the ORM's unit of
-    work (the sign-up path writes one per request). Still in the caller's transaction."""
-    db.session.connection().execute(_INSERT_JOB, dict(
+           payload: dict | None = None, connection: Connection | None = None) -> None:
+    """A new job, due now, as one INSERT on the session's connection (or the caller's
+    `connection`), without the ORM's unit of work (the sign-up path writes one per request).
+    Still in the caller's transaction."""
+    (connection or db.session.connection()).execute(_INSERT_JOB, dict(
         kind=kind, lane=lane, key=key, seminar_id=seminar_id, registration_id=registration_id,
         due_at=utcnow(), payload=payload or {}, state=JobState.PENDING,
     ))

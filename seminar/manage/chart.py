@@ -19,18 +19,36 @@ WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 34
 
 
+@dataclass(frozen=True)
+class Box:
+    """A bar's rectangle in an SVG chart (y grows downwards), standing on a baseline; also the
+    attendance chart's (attendance/portal.py)."""
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @classmethod
+    def standing(cls, x: float, width: float, base: float, height: float) -> "Box":
+        """The box of `height` whose bottom is at `base`."""
+        return cls(x, base - height, width, height)
+
+    @property
+    def middle(self) -> float:
+        return self.x + self.width / 2
+
+
+NO_BOX = Box(0, 0, 0, 0)
+
+
 @dataclass
 class Bar:
     day: date
     confirmed: int
     waitlisted: int
     total_so_far: int
-    x: float = 0
-    width: float = 0
-    y_confirmed: float = 0
-    h_confirmed: float = 0
-    y_waitlisted: float = 0
-    h_waitlisted: float = 0
+    seat: Box = NO_BOX  # the confirmed part, at the bottom
+    waiting: Box = NO_BOX  # the waitlisted part, on top of it
 
     @property
     def count(self) -> int:
@@ -98,14 +116,16 @@ def _layout(chart: Chart) -> None:
     slot = plot_w / len(chart.bars)
     scale = plot_h / top_value
     for index, bar in enumerate(chart.bars):
-        bar.width = round(max(slot * 0.8, 1.0), 2)
-        bar.x = round(chart.left + index * slot + (slot - bar.width) / 2, 2)
-        bar.h_confirmed = round(bar.confirmed * scale, 2)
-        bar.y_confirmed = round(chart.baseline - bar.h_confirmed, 2)
-        bar.h_waitlisted = round(bar.waitlisted * scale, 2)
-        bar.y_waitlisted = round(bar.y_confirmed - bar.h_waitlisted, 2)
+        width = round(max(slot * 0.8, 1.0), 2)
+        x = round(chart.left + index * slot + (slot - width) / 2, 2)
+        bar.seat = _rounded(Box.standing(x, width, chart.baseline, round(bar.confirmed * scale, 2)))
+        bar.waiting = _rounded(Box.standing(x, width, bar.seat.y, round(bar.waitlisted * scale, 2)))
     values = sorted({0, top_value, top_value // 2} if top_value >= 2 else {0, top_value})
     chart.ticks = [(v, round(chart.baseline - v * scale, 2)) for v in values]
     step = max(1, -(-len(chart.bars) // 6))  # about six date labels, first one always
-    chart.labels = [(f"{bar.day.day}-{bar.day.month}", round(bar.x + bar.width / 2, 2))
+    chart.labels = [(f"{bar.day.day}-{bar.day.month}", round(bar.seat.middle, 2))
                     for bar in chart.bars[::step]]
+
+
+def _rounded(box: Box) -> Box:
+    return Box(*(round(value, 2) for value in (box.x, box.y, box.width, box.height)))

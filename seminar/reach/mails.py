@@ -6,6 +6,9 @@ visible link, and a personal reserve link.
 """
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 from flask import current_app
 from sqlalchemy import select
 
@@ -39,71 +42,72 @@ def _hello(sub: Subscriber) -> str:
     return _("Hello %(name)s,", name=sub.name) if sub.name else _("Hello,")
 
 
-def _unsubscribe_lines(sub: Subscriber, unsubscribe: str) -> list[str]:
-    return [_("No more announcements? Unsubscribe with one click: %(link)s", link=unsubscribe)]
+def _to_subscriber(wanted: Callable[[Subscriber], bool]):
+    """A composer of a mail to the job's subscriber (payload["subscriber_id"]): the decorated
+    `write(job, sub)` runs in the subscriber's language and its mail is addressed to them. No mail
+    when the subscriber is gone, when `wanted(sub)` is false, or when `write` returns None."""
+    def decorate(write: Callable[[Job, Subscriber], Composed | None]) -> Callable[[Job], Composed | None]:
+        @functools.wraps(write)
+        def composer(job: Job) -> Composed | None:
+            sub = _subscriber(job)
+            if sub is None or not wanted(sub):
+                return None
+            with in_language(sub.language):
+                composed = write(job, sub)
+                return None if composed is None else finish(composed, sub.name, sub.email, sub.language)
+        return composer
+    return decorate
 
 
-def list_confirm(job: Job) -> Composed | None:
-    sub = _subscriber(job)
-    if sub is None or sub.status != SubscriberStatus.PENDING:
-        return None
+def _on_the_list(sub: Subscriber, subject: str, body: list[str], unsubscribe: str | None = None, *,
+                 one_click: bool, **more) -> Composed:
+    """A mail to someone on the list: hello, `body`, the unsubscribe link (made for `sub` unless
+    given), the list's footer; with `one_click` also RFC 8058's headers (mail clients show an
+    unsubscribe button). `more`: Composed's other fields (action, details)."""
+    unsubscribe = unsubscribe or link("unsubscribe", sub)
+    return Composed(
+        subject=subject,
+        paragraphs=[_hello(sub), *body,
+                    _("No more announcements? Unsubscribe with one click: %(link)s", link=unsubscribe)],
+        footer=_footer(), headers=_unsubscribe_headers(unsubscribe) if one_click else [], **more)
+
+
+@_to_subscriber(lambda sub: sub.status == SubscriberStatus.PENDING)
+def list_confirm(job: Job, sub: Subscriber) -> Composed:
     hours = current_app.config["PENDING_LAPSE_HOURS"]
-    with in_language(sub.language):
-        return finish(Composed(
-            subject=_("Please confirm: announcements of our seminars"),
-            paragraphs=[
-                _hello(sub),
-                _("You asked to receive a mail when a new online seminar for attention officers "
-                  "opens for sign-up. Please confirm with the button; until you do, you are not on "
-                  "the list."),
-                ngettext("The link is valid for %(num)d hour.", "The link is valid for %(num)d hours.", hours),
-                _("Did you not ask for this? Then ignore this mail: without confirmation your "
-                  "address is removed automatically."),
-            ],
-            action=(_("Yes, keep me informed"), link("confirm", sub)),
-            footer=_footer(),
-        ), sub.name, sub.email, sub.language)
+    return Composed(
+        subject=_("Please confirm: announcements of our seminars"),
+        paragraphs=[
+            _hello(sub),
+            _("You asked to receive a mail when a new online seminar for attention officers "
+              "opens for sign-up. Please confirm with the button; until you do, you are not on "
+              "the list."),
+            ngettext("The link is valid for %(num)d hour.", "The link is valid for %(num)d hours.", hours),
+            _("Did you not ask for this? Then ignore this mail: without confirmation your "
+              "address is removed automatically."),
+        ],
+        action=(_("Yes, keep me informed"), link("confirm", sub)),
+        footer=_footer(),
+    )
 
 
-def list_known(job: Job) -> Composed | None:
-    sub = _subscriber(job)
-    if sub is None or not sub.is_active:
-        return None
-    with in_language(sub.language):
-        unsubscribe = link("unsubscribe", sub)
-        return finish(Composed(
-            subject=_("You are on our list for seminar announcements"),
-            paragraphs=[
-                _hello(sub),
-                _("Someone (probably you) asked again to receive our seminar announcements with "
-                  "this address. You are already on the list, so nothing has changed."),
-                *_unsubscribe_lines(sub, unsubscribe),
-            ],
-            footer=_footer(),
-        ), sub.name, sub.email, sub.language)
+@_to_subscriber(lambda sub: sub.is_active)
+def list_known(job: Job, sub: Subscriber) -> Composed:
+    return _on_the_list(sub, _("You are on our list for seminar announcements"), [
+        _("Someone (probably you) asked again to receive our seminar announcements with "
+          "this address. You are already on the list, so nothing has changed."),
+    ], one_click=False)
 
 
-def list_still(job: Job) -> Composed | None:
-    sub = _subscriber(job)
-    if sub is None or not sub.is_active or sub.reconfirm_asked_at is None:
-        return None
-    with in_language(sub.language):
-        unsubscribe = link("unsubscribe", sub)
-        return finish(Composed(
-            subject=_("Do you still want our seminar announcements?"),
-            paragraphs=[
-                _hello(sub),
-                _("You have been on our list for seminar announcements for a long time without "
-                  "signing up for a seminar. We only keep addresses of people who are still "
-                  "interested."),
-                _("Please confirm with the button within 30 days. If you do not, we remove your "
-                  "address from the list; you can always sign up again on our site."),
-                *_unsubscribe_lines(sub, unsubscribe),
-            ],
-            action=(_("Yes, keep me informed"), link("still", sub)),
-            footer=_footer(),
-            headers=_unsubscribe_headers(unsubscribe),
-        ), sub.name, sub.email, sub.language)
+@_to_subscriber(lambda sub: sub.is_active and sub.reconfirm_asked_at is not None)
+def list_still(job: Job, sub: Subscriber) -> Composed:
+    return _on_the_list(sub, _("Do you still want our seminar announcements?"), [
+        _("You have been on our list for seminar announcements for a long time without "
+          "signing up for a seminar. We only keep addresses of people who are still "
+          "interested."),
+        _("Please confirm with the button within 30 days. If you do not, we remove your "
+          "address from the list; you can always sign up again on our site."),
+    ], one_click=True, action=(_("Yes, keep me informed"), link("still", sub)))
 
 
 def _unsubscribe_headers(unsubscribe: str) -> list[tuple[str, str]]:
@@ -121,23 +125,14 @@ def announcement(seminar: Seminar, sub: Subscriber, reserve: str, unsubscribe: s
         details.append((_("Speakers"), seminar.speakers))
     details.append((_("Seats"), ngettext("%(num)d seat left", "%(num)d seats left", left) if left
                     else _("Full: you can join the waitlist")))
-    return Composed(
-        subject=_("New seminar: %(title)s", title=seminar.title),
-        paragraphs=[
-            _hello(sub),
-            _("A new online seminar for attention officers is open for sign-up."),
-            seminar.description,
-            _("Reserve your seat with one press: the link below opens the seminar's page with your "
-              "name and organisation filled in, and no confirmation mail is needed. The link is "
-              "personal: please do not forward it."),
-            _("Colleagues can sign up on the seminar page: %(link)s", link=page),
-            *_unsubscribe_lines(sub, unsubscribe),
-        ],
-        action=(_("Reserve my seat"), reserve),
-        details=details,
-        footer=_footer(),
-        headers=_unsubscribe_headers(unsubscribe),
-    )
+    return _on_the_list(sub, _("New seminar: %(title)s", title=seminar.title), [
+        _("A new online seminar for attention officers is open for sign-up."),
+        seminar.description,
+        _("Reserve your seat with one press: the link below opens the seminar's page with your "
+          "name and organisation filled in, and no confirmation mail is needed. The link is "
+          "personal: please do not forward it."),
+        _("Colleagues can sign up on the seminar page: %(link)s", link=page),
+    ], unsubscribe, one_click=True, action=(_("Reserve my seat"), reserve), details=details)
 
 
 def already_signed_up(seminar_id: int, email_normalized: str) -> bool:
@@ -146,17 +141,14 @@ def already_signed_up(seminar_id: int, email_normalized: str) -> bool:
         Registration.status.in_(ACTIVE_STATUSES)).limit(1)) is not None
 
 
-def announcement_mail(job: Job) -> Composed | None:
-    sub = _subscriber(job)
+@_to_subscriber(lambda sub: sub.is_active)
+def announcement_mail(job: Job, sub: Subscriber) -> Composed | None:
     seminar = job.seminar
-    if sub is None or not sub.is_active or seminar is None or closed_reason(seminar):
+    if seminar is None or closed_reason(seminar):
         return None
     if already_signed_up(seminar.id, sub.email_normalized):
         return None  # signed up meanwhile: nothing to announce to them
-    with in_language(sub.language):
-        composed = announcement(seminar, sub, link("reserve", sub, seminar.id),
-                                link("unsubscribe", sub, seminar.id))
-        return finish(composed, sub.name, sub.email, sub.language)
+    return announcement(seminar, sub, link("reserve", sub, seminar.id), link("unsubscribe", sub, seminar.id))
 
 
 def announcement_test(job: Job, user: User) -> Composed | None:

@@ -7,10 +7,12 @@ without cookies); its signed token is the proof. Every bad link answers the same
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext as _
+from typing import NamedTuple
 
-from ..errors import render_error
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
+
+from ..errors import bad_link, render_error
 from ..extensions import csrf, db, limiter
 from ..models import Seminar, SeminarState
 from ..programme.service import upcoming
@@ -88,10 +90,45 @@ def _subscriber(purpose: str, token: str):
         return None, None
 
 
-def _bad_link():
-    return render_error(404, _("This link does not work"),
-                        _("The link is incomplete or no longer valid. Please use the most recent "
-                          "mail you received from us."))
+class LinkPage(NamedTuple):
+    """The two pages of a list link: what pressing its button does (`title`, `message`,
+    `button`; a GET changes nothing), and what it did (`done_title`, `done_message`)."""
+    title: str
+    message: str
+    button: str
+    done_title: str
+    done_message: str
+    one_click: bool = False  # RFC 8058's token-only form (no session, no CSRF token)
+
+
+# By the link's token purpose.
+LINK_PAGES = {
+    "confirm": LinkPage(
+        _l("Confirm: keep me informed"),
+        _l("Press the button to receive a mail when a new seminar opens for sign-up."),
+        _l("Yes, keep me informed"), _l("You are on the list"),
+        _l("Thank you. We will mail you when a new seminar opens for sign-up. Every mail has a link "
+           "to unsubscribe.")),
+    "still": LinkPage(
+        _l("Do you still want our seminar announcements?"), _l("Press the button to stay on the list."),
+        _l("Yes, keep me informed"), _l("You stay on the list"),
+        _l("Thank you. We will keep mailing you when a new seminar opens for sign-up.")),
+    "unsubscribe": LinkPage(
+        _l("Unsubscribe from seminar announcements"),
+        _l("Press the button to stop receiving announcements of new seminars."), _l("Unsubscribe"),
+        _l("You are unsubscribed"),
+        _l("You will not receive any more announcements from us. Sign-ups you made for a seminar are "
+           "not affected."), one_click=True),
+}
+
+
+def _link_page(purpose: str, done: bool):
+    """The page of the list link for `purpose`: what its button did once `done`, else the button."""
+    page = LINK_PAGES[purpose]
+    if done:
+        return render_template("reach/done.html", title=page.done_title, message=page.done_message)
+    return render_template("reach/button.html", title=page.title, message=page.message, button=page.button,
+                           csrf=not page.one_click, one_click=page.one_click)
 
 
 @bp.route("/r/list/confirm/<token>", methods=["GET", "POST"])
@@ -99,19 +136,12 @@ def _bad_link():
 def confirm(token: str):
     sub, _seminar = _subscriber("confirm", token)
     if sub is None or sub.status == SubscriberStatus.UNSUBSCRIBED:
-        return _bad_link()
+        return bad_link()
     if request.method == "POST" and sub.status == SubscriberStatus.PENDING:
         sub = service.confirm(sub.id)
         if sub is None:
-            return _bad_link()
-    if sub.is_active:
-        return render_template("reach/done.html", title=_("You are on the list"),
-                               message=_("Thank you. We will mail you when a new seminar opens for "
-                                         "sign-up. Every mail has a link to unsubscribe."))
-    return render_template("reach/button.html", title=_("Confirm: keep me informed"),
-                           message=_("Press the button to receive a mail when a new seminar opens "
-                                     "for sign-up."),
-                           button=_("Yes, keep me informed"), csrf=True)
+            return bad_link()
+    return _link_page("confirm", done=sub.is_active)
 
 
 @bp.route("/r/list/still/<token>", methods=["GET", "POST"])
@@ -119,16 +149,10 @@ def confirm(token: str):
 def still_interested(token: str):
     sub, _seminar = _subscriber("still", token)
     if sub is None or not sub.is_active:
-        return _bad_link()
-    if request.method == "POST":
-        if service.still_interested(sub.id) is None:
-            return _bad_link()
-        return render_template("reach/done.html", title=_("You stay on the list"),
-                               message=_("Thank you. We will keep mailing you when a new seminar "
-                                         "opens for sign-up."))
-    return render_template("reach/button.html", title=_("Do you still want our seminar announcements?"),
-                           message=_("Press the button to stay on the list."),
-                           button=_("Yes, keep me informed"), csrf=True)
+        return bad_link()
+    if request.method == "POST" and service.still_interested(sub.id) is None:
+        return bad_link()
+    return _link_page("still", done=request.method == "POST")
 
 
 @bp.route("/r/list/unsubscribe/<token>", methods=["GET", "POST"])
@@ -138,17 +162,11 @@ def unsubscribe(token: str):
     below) unsubscribes; a GET only shows the button."""
     sub, seminar_id = _subscriber("unsubscribe", token)
     if sub is None:
-        return _bad_link()
+        return bad_link()
     if request.method == "POST":
         service.unsubscribe(sub.id, seminar_id)
         sub = db.session.get(type(sub), sub.id)
-    if sub.status == SubscriberStatus.UNSUBSCRIBED:
-        return render_template("reach/done.html", title=_("You are unsubscribed"),
-                               message=_("You will not receive any more announcements from us. "
-                                         "Sign-ups you made for a seminar are not affected."))
-    return render_template("reach/button.html", title=_("Unsubscribe from seminar announcements"),
-                           message=_("Press the button to stop receiving announcements of new seminars."),
-                           button=_("Unsubscribe"), one_click=True)
+    return _link_page("unsubscribe", done=sub.status == SubscriberStatus.UNSUBSCRIBED)
 
 
 @bp.route("/r/list/reserve/<token>", methods=["GET", "POST"])
@@ -157,7 +175,7 @@ def reserve(token: str):
     sub, seminar_id = _subscriber("reserve", token)
     seminar = db.session.get(Seminar, seminar_id) if seminar_id else None
     if sub is None or seminar is None or seminar.state == SeminarState.DRAFT:
-        return _bad_link()
+        return bad_link()
     try:
         announce.check_reserve(sub, seminar)
     except announce.ReserveRefused as exc:

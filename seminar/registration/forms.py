@@ -61,6 +61,12 @@ def optional_text(label, max_length: int, check, autocomplete: str | None = None
 
 
 class SignUpForm(FlaskForm):
+    class Meta:
+        # CSRFProtect (create_app) checks the token of every POST before any view runs, this form's
+        # included; the page carries it through Flask-WTF's csrf_token() (templates/public/seminar.html).
+        # A token field of the form's own would only make (and sign) a second token per POST.
+        csrf = False
+
     name = required_text(_l("Name"), _l("Please fill in your name."), 120, name_text, "name")
     email = required_text(_l("E-mail address"), _l("Please fill in your e-mail address."), 254,
                           email_address, "email", field=EmailField)

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from ..attendance.matching import note_join_link_use
-from ..errors import render_error
+from ..errors import bad_link, render_error
 from ..extensions import limiter
 from ..models import RegistrationStatus
 from ..public.routes import closed_message
@@ -29,9 +29,7 @@ def _registration(purpose: str, token: str):
             return None, render_error(410, _("This link has expired"),
                                       _("Confirmation links are valid for a limited time. Please "
                                         "sign up again on the seminar page; you will receive a new link."))
-        return None, render_error(404, _("This link does not work"),
-                                  _("The link is incomplete or no longer valid. Please use the "
-                                    "most recent mail you received from us."))
+        return None, bad_link()
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from ..database import lock, write_transaction
+from ..database import lock, write_connection, write_transaction
 from ..extensions import db
 from ..jobs import kinds
 from ..models import ACTIVE_STATUSES, Registration, RegistrationStatus, Seminar, SeminarState
@@ -103,59 +103,90 @@ def _sign_up_retried(find_seminar, params: dict, data: SignUpData) -> int:
 
 def _sign_up(find_seminar, params: dict, data: SignUpData) -> int:
     now = utcnow()
+    normalized = normalize_email(data.email)
+    reg_id = _sign_up_new(find_seminar, params, data, normalized, now)
+    if reg_id is None:
+        # The address already has an active registration here: the rarer way, through the ORM.
+        reg_id = _sign_up_again(find_seminar, params, data, normalized, now)
+    return reg_id
+
+
+def _find_open(connection, find_seminar, params: dict, normalized: str, now: datetime) -> Row:
+    """The seminar (its id, and `active_id`: this address's active registration there, if any),
+    read with the shared lock of `_LOCK_SEMINAR`; NoSuchSeminar or RegistrationClosed otherwise.
+
+    A sign-up changes no seats, so sign-ups need not wait for each other: a shared lock on the
+    seminar (PostgreSQL's FOR KEY SHARE, what inserting a registration takes anyway) still makes
+    them wait for, and be waited for by, anything that changes the seminar (cancel, publish,
+    update, a confirmation: all lock it FOR UPDATE). SQLite's IMMEDIATE transaction serialises
+    every writer regardless."""
+    seminar = connection.execute(find_seminar, dict(params, email=normalized)).one_or_none()
+    if seminar is None:
+        raise NoSuchSeminar()
+    reason = _closed_reason(seminar.state, seminar.start_at, now)
+    if reason:
+        raise RegistrationClosed(reason)
+    return seminar
+
+
+def _insert_new(connection, seminar_id: int, data: SignUpData, normalized: str, now: datetime) -> int:
+    """Two plain INSERTs (the registration and its confirmation mail) instead of the ORM's unit of
+    work. The unique index on active registrations still decides between two sign-ups of one
+    address at once. (The columns' defaults, e.g. the calendar UID, apply as they do for the ORM.)"""
+    reg_id = connection.execute(_INSERT_REGISTRATION, dict(
+        seminar_id=seminar_id, name=data.name.strip(), email=data.email.strip(),
+        email_normalized=normalized, organisation=data.organisation.strip(),
+        location_type=data.location_type, question=data.question.strip(),
+        language=data.language, consent_at=now, signed_up_at=now,
+        function=data.function.strip(), register_number=data.register_number.strip(),
+        status=RegistrationStatus.PENDING, confirm_mails=1,
+    )).inserted_primary_key[0]
+    # A registration made just now has no work queued yet: no need to look for the key.
+    kinds.CONFIRM_ADDRESS.enqueue_new(seminar_id=seminar_id, registration_id=reg_id, connection=connection)
+    return reg_id
+
+
+def _sign_up_new(find_seminar, params: dict, data: SignUpData, normalized: str, now: datetime) -> int | None:
+    """The common case, once per sign-up: an address new to the seminar, in one transaction of
+    three statements on a connection of its own (no ORM session: its set-up and commit cost more
+    than the statements). None, with nothing written, when the address has an active
+    registration there already."""
+    with write_connection() as connection:
+        seminar = _find_open(connection, find_seminar, params, normalized, now)
+        if seminar.active_id is not None:
+            return None
+        return _insert_new(connection, seminar.id, data, normalized, now)
+
+
+def _sign_up_again(find_seminar, params: dict, data: SignUpData, normalized: str, now: datetime) -> int:
+    """A sign-up of an address with an active registration (or one a moment ago): everything is
+    read afresh in this transaction."""
     with write_transaction():
-        # A sign-up changes no seats, so sign-ups need not wait for each other: a shared lock on
-        # the seminar (PostgreSQL's FOR KEY SHARE, what inserting a registration takes anyway)
-        # still makes them wait for, and be waited for by, anything that changes the seminar
-        # (cancel, publish, update, a confirmation: all lock it FOR UPDATE). SQLite's IMMEDIATE
-        # transaction serialises every writer regardless.
         connection = db.session.connection()
-        normalized = normalize_email(data.email)
-        # The seminar, and this address's active registration there if it has one: one statement.
-        seminar = connection.execute(find_seminar, dict(params, email=normalized)).one_or_none()
-        if seminar is None:
-            raise NoSuchSeminar()
-        seminar_id, active_id = seminar.id, seminar.active_id
-        reason = _closed_reason(seminar.state, seminar.start_at, now)
-        if reason:
-            raise RegistrationClosed(reason)
+        seminar = _find_open(connection, find_seminar, params, normalized, now)
         reg = None
-        if active_id is not None:
+        if seminar.active_id is not None:
             # Sign-ups do not wait for each other, so the same address twice at once (a double
             # click) must: lock this registration before counting its confirmation mails. It is
             # read afresh under that lock: it may have been cancelled while this waited for the
             # seminar's lock (then this sign-up makes a new one).
-            reg = lock(Registration, active_id)
+            reg = lock(Registration, seminar.active_id)
             if reg.status not in ACTIVE_STATUSES:
                 reg = None
-        if reg is not None:
-            reg.confirm_mails += 1
-            if reg.status == RegistrationStatus.PENDING:
-                reg.signed_up_at = now  # a fresh link: the lapse time counts from now
-                # Until the address is confirmed the latest sign-up's details count: whoever owns
-                # the address is never stuck with what someone else typed with it before.
-                reg.name, reg.organisation = data.name.strip(), data.organisation.strip()
-                reg.location_type, reg.question = data.location_type, data.question.strip()
-                reg.language = data.language
-                kinds.CONFIRM_ADDRESS.enqueue(registration=reg)
-            else:
-                kinds.ALREADY_REGISTERED.enqueue(registration=reg)
+        if reg is None:
+            return _insert_new(connection, seminar.id, data, normalized, now)
+        reg.confirm_mails += 1
+        if reg.status == RegistrationStatus.PENDING:
+            reg.signed_up_at = now  # a fresh link: the lapse time counts from now
+            # Until the address is confirmed the latest sign-up's details count: whoever owns
+            # the address is never stuck with what someone else typed with it before.
+            reg.name, reg.organisation = data.name.strip(), data.organisation.strip()
+            reg.location_type, reg.question = data.location_type, data.question.strip()
+            reg.language = data.language
+            kinds.CONFIRM_ADDRESS.enqueue(registration=reg)
         else:
-            # The common case, once per sign-up: two plain INSERTs (the registration and its
-            # confirmation mail) instead of the ORM's unit of work. The unique index on active
-            # registrations still decides between two sign-ups of one address at once.
-            # (The columns' defaults, e.g. the calendar UID, apply as they do for the ORM.)
-            reg_id = connection.execute(_INSERT_REGISTRATION, dict(
-                seminar_id=seminar_id, name=data.name.strip(), email=data.email.strip(),
-                email_normalized=normalized, organisation=data.organisation.strip(),
-                location_type=data.location_type, question=data.question.strip(),
-                language=data.language, consent_at=now, signed_up_at=now,
-                function=data.function.strip(), register_number=data.register_number.strip(),
-                status=RegistrationStatus.PENDING, confirm_mails=1,
-            )).inserted_primary_key[0]
-            # A registration made just now has no work queued yet: no need to look for the key.
-            kinds.CONFIRM_ADDRESS.enqueue_new(seminar_id=seminar_id, registration_id=reg_id)
-    return active_id if reg is not None else reg_id
+            kinds.ALREADY_REGISTERED.enqueue(registration=reg)
+        return reg.id
 
 
 # Built once: a sign-up runs them with its own parameters (building a statement costs more than
