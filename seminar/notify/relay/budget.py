@@ -26,7 +26,7 @@ from .store import DatabaseStore
 
 LEASE_SECONDS = 60.0  # a connection slot not renewed for this long is free again (its worker died)
 CACHE_SECONDS = 1.0   # with no quota and no trouble, the state read this recently is good enough
-BLOCK_SECONDS = 0.2   # the shared pace's starts are taken this many seconds' worth at a time
+BLOCK_SECONDS = 0.5   # the shared pace's starts are taken this many seconds' worth at a time
 
 
 @dataclass(frozen=True)
