@@ -126,7 +126,7 @@ class Batch:
         if db.session.scalar(select(Job.id).where(others).limit(1)) is not None:
             db.session.rollback()
             return []
-        more = claim(self.worker_id, now, paused=paused, kinds=names)
+        more = claim(self.worker_id, now, paused=paused, of_kinds=names)
         if self.pauses is not None:
             self.subjects.update({id(job): (job.kind, job.seminar_id) for job in more})
         return more
@@ -186,10 +186,10 @@ def _choose(condition, limit: int) -> list[int]:
 
 def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
           paused: list[tuple[str, int | None]] | None = None,
-          only: tuple[str, int | None] | None = None, kinds: list[str] | None = None) -> list[Job]:
+          only: tuple[str, int | None] | None = None, of_kinds: list[str] | None = None) -> list[Job]:
     """Claim up to `limit` due jobs, interactive lane first (bulk keeping a share, see
     `_choose`), leaving out the `paused` (kind, seminar) pairs, only of the kind and seminar
-    in `only`, or only of the `kinds` named."""
+    in `only`, or only of the kinds named in `of_kinds`."""
     now = now or utcnow()
     limit = limit or current_app.config["WORKER_BATCH_SIZE"]
     lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
@@ -198,8 +198,8 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
         condition = condition & Pauses.exclude(paused)
     if only is not None:
         condition = condition & (Job.kind == only[0]) & (Job.seminar_id == only[1])
-    if kinds is not None:
-        condition = condition & Job.kind.in_(kinds)
+    if of_kinds is not None:
+        condition = condition & Job.kind.in_(of_kinds)
     with write_transaction():
         chosen = _choose(condition, limit)
         ids = list(db.session.scalars(
