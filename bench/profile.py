@@ -2,6 +2,7 @@
 
     python -m bench.profile signup [--backend sqlite|postgresql] [--count 600]
     python -m bench.profile mail   [--backend sqlite|postgresql] [--count 650]
+    python -m bench.profile relay  [--backend sqlite|postgresql] [--count 300]   # the worker, relay fan-out
 
 Writes collapsed stacks to bench/results/profile-<what>-<backend>-<role>.txt (open them with
 speedscope or flamegraph.pl) and prints the functions with the largest inclusive share.
@@ -148,9 +149,45 @@ def profile_mail(backend: str, count: int) -> None:
         sink.close()
 
 
+def profile_relay(backend: str, count: int) -> None:
+    """The worker while a seminar's updates go through the relay stand-in (bench/relay_fanout.py's
+    settings, the quota in MAIL_RATE_LIMIT)."""
+    from tests.standins.relay import RelayProcess, Rules
+
+    from .mail import seed, wait_idle
+    from .relay_fanout import CAP, DELAY, QUOTA
+
+    relay = RelayProcess(Rules(delay=DELAY, per_second=QUOTA, max_connections=CAP))
+    template, seminar_id = seed(backend, count)
+    try:
+        with fresh_database(backend, template) as db, tempfile.TemporaryDirectory() as tmp:
+            env = service_env(db, free_port(), relay.port, MAIL_MAX_CONNECTIONS=CAP,
+                              MAIL_RATE_LIMIT=f"{QUOTA}/second")
+            service = Service(env, Path(tmp))
+            service.prepare()
+            service.start()
+            try:
+                wait_idle(db)
+                relay.reset(Rules(delay=DELAY, per_second=QUOTA, max_connections=CAP))
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                out = RESULTS / f"profile-relay-{backend}-worker.txt"
+                recorder = record(service.roles()["worker"][0], out)
+                time.sleep(1)
+                new_start = (datetime.now() + timedelta(days=61)).strftime("%Y-%m-%d 14:00")
+                flask(env, "seminar", "update", str(seminar_id), "--start", new_start)
+                relay.wait(count, 600)
+                stop(recorder)
+            finally:
+                service.stop()
+        print(summarise(out))
+    finally:
+        template.drop()
+        relay.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["signup", "mail"])
+    parser.add_argument("what", choices=["signup", "mail", "relay"])
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--count", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -161,6 +198,8 @@ def main() -> None:
     GIL_ONLY, TOP = args.gil, args.top
     if args.what == "signup":
         profile_signup(args.backend, args.count or 600, args.concurrency)
+    elif args.what == "relay":
+        profile_relay(args.backend, args.count or 300)
     else:
         profile_mail(args.backend, args.count or 650)
 

@@ -31,6 +31,7 @@ DELAY = 0.025        # seconds before every reply of the relay
 QUOTA = 20           # messages per second it accepts
 CAP = 3              # connections it accepts at once (Exchange Online's)
 PERSON = "wachtend-persoon@kinderopvang.example"
+PAUSE = 0.1          # seconds: a gap between accepted updates this long is a pause (about 2× the pace)
 
 
 def _sign_up(port: int, slug: str, tries: int = 3) -> float:
@@ -69,6 +70,16 @@ def _sign_up_once(port: int, slug: str) -> float:
         return time.monotonic()
     finally:
         conn.close()
+
+
+def _pauses(times: list[float]) -> dict:
+    """Where the relay waited on us: gaps between accepted updates longer than PAUSE (the pace is a
+    start every 52.5 ms at 20/s less the 5 % margin), how many, and the time they add over the pace."""
+    pace = 1.05 / QUOTA
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    long = sorted((g for g in gaps if g > PAUSE), reverse=True)
+    return {"count": len(long), "added_s": sum(g - pace for g in long),
+            "longest_ms": [round(g * 1000) for g in long[:6]]}
 
 
 def _slug(db, seminar_id: int) -> str:
@@ -124,6 +135,7 @@ def run_once(template, seminar_id: int, count: int, relay, workdir: Path, quota_
         "twice": len(recipients) - len(set(recipients)),
         "first_to_last_s": span, "bound_s": count / QUOTA, "ratio": span / (count / QUOTA),
         "change_to_last_s": times[-1] - t_change,
+        "pauses": _pauses(times),
         "person_s": (mine[0][2] - signed_up[0]) if mine and signed_up else None,
         "peak_connections": summary["peak"], "answers": summary["answers"],
         "worker_cpu_per_mail_ms": monitor.usage.cpu_seconds.get("worker", 0.0) / (len(accepted) or 1) * 1000,
@@ -151,7 +163,9 @@ def run(backends: list[str], repeats: int, count: int) -> dict:
                             log(f"  first→last {res['first_to_last_s']:.1f} s (bound {res['bound_s']:.1f} s, "
                                 f"{res['ratio']:.2f}×); person's mail {res['person_s']:.1f} s; lost {res['lost']}, "
                                 f"twice {res['twice']}; peak {res['peak_connections']} connections; answers "
-                                f"{res['answers']}; worker {res['worker_cpu_per_mail_ms']:.2f} ms CPU/mail")
+                                f"{res['answers']}; worker {res['worker_cpu_per_mail_ms']:.2f} ms CPU/mail; pauses "
+                                f"{res['pauses']['count']} adding {res['pauses']['added_s']:.2f} s, longest "
+                                f"{res['pauses']['longest_ms']} ms")
                             runs[key].append(res)
             finally:
                 template.drop()

@@ -133,6 +133,30 @@ def test_starts_are_paced_to_the_quota(store):
     assert all(gap == pytest.approx(1 / budget.quota.rate) for gap in gaps)
 
 
+def test_sender_threads_taking_starts_at_once_leave_no_hole_in_the_pace(store):
+    """Each process takes the shared pace's starts a block at a time; another sender thread that
+    takes its block meanwhile must not make this one's starts go unused (a hole at the relay)."""
+    clock = Clock()
+    budget = make_budget(store, "20/second", clock=clock)
+    starts = [budget.reserve(BULK).start]  # the shared state made, the pace known
+    real = budget.store
+
+    class AnotherThreadMeanwhile:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def advance(self, now, interval):
+            budget.store = real
+            starts.append(budget.reserve(BULK).start)  # the other thread's block comes first
+            return real.advance(now, interval)
+
+    budget.store = AnotherThreadMeanwhile()
+    starts.append(budget.reserve(BULK).start)
+    starts += [budget.reserve(BULK).start for _ in range(40)]
+    gaps = [b - a for a, b in zip(sorted(starts), sorted(starts)[1:])]
+    assert all(gap == pytest.approx(1 / budget.quota.rate) for gap in gaps)
+
+
 def test_a_used_up_day_holds_bulk_mail_but_not_a_persons(store):
     clock = Clock()
     budget = make_budget(store, "100/second;5/day", clock=clock)

@@ -59,6 +59,59 @@ def test_a_fan_out_already_waiting_pulls_the_next_one_earlier(app, make_seminar)
     assert mail_schedule.start_early(now) == 30
 
 
+def _day_quota(app, text: str) -> None:
+    app.config["MAIL_RATE_LIMIT"] = text
+    app.extensions.pop(mail_schedule.BUDGET_KEY, None)
+
+
+def test_a_backlog_bigger_than_a_days_quota_leaves_tomorrows_reminders_for_tomorrow(app, make_seminar):
+    _day_quota(app, "30/minute;500/day")
+    seminar = make_seminar()
+    now = datetime(2027, 3, 3, 13, 0, tzinfo=AMSTERDAM).astimezone(timezone.utc)
+    nine = datetime(2027, 3, 4, 9, 0, tzinfo=AMSTERDAM).astimezone(timezone.utc)
+    _queue(seminar, "mail.seminar_changed", 600, now - timedelta(minutes=1))  # more than today's quota
+    _queue(seminar, "mail.reminder", 60, nine)
+    _queue(seminar, "mail.host_digest", 10, now + timedelta(minutes=20))  # due while the backlog drains
+    # The backlog at the pace (600 at a hair under 30 a minute: 21 minutes) is ahead of the
+    # digests: they are made due now, and still go out after their due time. Tomorrow's reminders
+    # would go out today, 20 hours early, if they were moved: they stay.
+    assert mail_schedule.start_early(now) == 10
+    assert set(_due_times("mail.host_digest")) == {now}
+    assert set(_due_times("mail.reminder")) == {nine}
+
+
+def test_a_fan_out_bigger_than_a_days_quota_starts_only_as_early_as_its_pace_needs(app, make_seminar):
+    _day_quota(app, "30/minute;500/day")
+    seminar = make_seminar()
+    nine = datetime(2027, 3, 4, 9, 0, tzinfo=AMSTERDAM).astimezone(timezone.utc)
+    _queue(seminar, "mail.reminder", 600, nine)
+    # Sent the day before, they would take from the same rolling day's quota: nothing gained.
+    assert mail_schedule.start_early(nine - timedelta(hours=20)) == 0
+    assert mail_schedule.start_early(nine - timedelta(minutes=22)) == 0
+    assert mail_schedule.start_early(nine - timedelta(minutes=20)) == 600
+
+
+def test_a_job_moves_only_as_far_as_the_group_due_with_it_needs(app, make_seminar):
+    seminar = make_seminar()
+    nine = datetime(2027, 3, 4, 9, 0, tzinfo=AMSTERDAM).astimezone(timezone.utc)
+    _queue(seminar, "mail.host_digest", 1, nine - timedelta(minutes=5))
+    _queue(seminar, "mail.reminder", 600, nine)
+    # At 08:39 the 601 due by 09:00 need to start (21 minutes at a hair under 30 a minute): the
+    # reminders move; the digest due at 08:55 needs no head start of its own, so it stays.
+    assert mail_schedule.start_early(nine - timedelta(minutes=21, seconds=30)) == 0
+    assert mail_schedule.start_early(nine - timedelta(minutes=21)) == 600
+    assert set(_due_times("mail.host_digest")) == {nine - timedelta(minutes=5)}
+
+
+def test_an_hours_quota_moves_a_fan_out_forward_by_whole_hours(app, make_seminar):
+    _day_quota(app, "300/hour")
+    seminar = make_seminar()
+    nine = datetime(2027, 3, 4, 9, 0, tzinfo=AMSTERDAM).astimezone(timezone.utc)
+    _queue(seminar, "mail.reminder", 600, nine)
+    assert mail_schedule.start_early(nine - timedelta(minutes=61)) == 0
+    assert mail_schedule.start_early(nine - timedelta(minutes=60)) == 600
+
+
 def test_without_a_known_quota_nothing_moves(app, make_seminar):
     app.config["MAIL_RATE_LIMIT"] = None
     app.extensions.pop(mail_schedule.BUDGET_KEY, None)

@@ -217,3 +217,36 @@ def test_a_message_the_sender_never_answers_is_handed_back_for_later(app, make_s
     back = db.session.get(Job, job.id)
     assert back.state is JobState.PENDING and back.due_at > utcnow()
     assert not batch.waiting and reg.id == back.registration_id
+
+
+# ---------------------------------------------------------------- the next mail claimed while a batch drains
+
+@pytest.mark.parametrize("relay_config", [{"WORKER_BATCH_SIZE": 10}])
+def test_the_next_mail_is_claimed_into_the_batch_while_it_drains(relay, fan_out):
+    """The relay's connections never wait for the worker's next claim: one batch goes on with
+    the mail that is due, each sent once."""
+    from seminar.jobs.runner import run_batch
+
+    assert run_batch() == 10  # claimed at first
+    assert updates(relay) == Counter(fan_out)
+    changed = db.session.execute(select(Job.state, func.count()).where(Job.kind == "mail.seminar_changed")
+                                 .group_by(Job.state)).all()
+    assert dict(changed) == {"done": len(fan_out)}
+
+
+def test_the_batch_ends_instead_when_other_work_is_due_or_the_worker_stops(app, make_seminar):
+    from seminar.jobs import kinds as job_kinds
+    from seminar.jobs.runner import Batch, Pauses
+    from seminar.models import Lane
+
+    mail = [kind.name for kind in job_kinds.mails()]
+    seminar = make_seminar(publish=False)
+    _due(seminar, "mail.seminar_changed", 5)
+    _due(seminar, "mail.confirm_address", 1)
+    assert Batch("w", utcnow(), stopping=lambda: True).claim_next(mail) == []
+    _due(seminar, "video.update_meeting", 1)
+    batch = Batch("w", utcnow(), Pauses())
+    assert batch.claim_next(mail) == []  # the platform's turn first: this batch ends
+    batch.pauses.add("video.update_meeting", seminar.id, utcnow() + timedelta(minutes=1))
+    claimed = batch.claim_next(mail)  # paused work is not waiting for a turn
+    assert len(claimed) == 6 and claimed[0].lane == Lane.INTERACTIVE

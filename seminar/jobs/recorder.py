@@ -36,6 +36,8 @@ class BatchContext(Protocol):
 
     def ask_to_wait(self, job: Job, after: float) -> None: ...
 
+    def claim_next(self, names: list[str]) -> list[Job]: ...
+
 
 class LeaseLost(Exception):
     """The worker's lease on a job ran out and another worker took it."""

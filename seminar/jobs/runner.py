@@ -64,13 +64,20 @@ class Pauses:
         return condition
 
 
+# A batch runner may go on claiming work of its own kinds into its batch (`Batch.claim_next`) for
+# this long at most; then the batch ends, and the worker does its housekeeping.
+CHAIN_SECONDS = 30.0
+
+
 class Batch:
     """One claimed batch: whose it is, its clock, the waits the other side asked for while it ran,
-    and more work of the same kind claimed into it (`claim_more`)."""
+    and more work claimed into it (`claim_more`, `claim_next`)."""
 
     def __init__(self, worker_id: str, started: datetime, pauses: Pauses | None = None,
-                 claimed: list[Job] = ()):
+                 claimed: list[Job] = (), stopping: Callable[[], bool] | None = None):
         self.worker_id = worker_id
+        self.stopping = stopping or (lambda: False)  # the worker was told to stop (SIGTERM)
+        self.runners_left = 0  # batch runners still to run after the one running now
         self.started = started  # when the batch began (tests pass a moment of their own)
         self.began = time.monotonic()
         self.pauses = pauses
@@ -97,6 +104,29 @@ class Batch:
         began count too."""
         db.session.rollback()
         more = claim(self.worker_id, self.now(), limit, only=(kind, seminar_id)) if limit > 0 else []
+        if self.pauses is not None:
+            self.subjects.update({id(job): (job.kind, job.seminar_id) for job in more})
+        return more
+
+    def claim_next(self, names: list[str]) -> list[Job]:
+        """The next due jobs of these kinds, claimed into this batch while it runs, as any claim
+        would take them (interactive first, bulk keeping its share and capped, paused work left
+        out, and the waits asked for in this batch too): a batch runner keeps its work flowing
+        without a pause between batches (the mail runner: the relay's connections never wait for
+        the next claim). Nothing when the batch should end instead: other work of this batch still
+        to run, other work due, the worker stopping, or the batch running CHAIN_SECONDS."""
+        if self.runners_left or self.stopping() or time.monotonic() - self.began > CHAIN_SECONDS:
+            return []
+        db.session.rollback()
+        now = self.now()
+        paused = (self.pauses.active(now) if self.pauses is not None else []) + list(self.waits)
+        others = due_jobs(now) & Job.kind.not_in(names)
+        if paused:
+            others = others & Pauses.exclude(paused)
+        if db.session.scalar(select(Job.id).where(others).limit(1)) is not None:
+            db.session.rollback()
+            return []
+        more = claim(self.worker_id, now, paused=paused, of_kinds=names)
         if self.pauses is not None:
             self.subjects.update({id(job): (job.kind, job.seminar_id) for job in more})
         return more
@@ -156,10 +186,10 @@ def _choose(condition, limit: int) -> list[int]:
 
 def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
           paused: list[tuple[str, int | None]] | None = None,
-          only: tuple[str, int | None] | None = None) -> list[Job]:
+          only: tuple[str, int | None] | None = None, of_kinds: list[str] | None = None) -> list[Job]:
     """Claim up to `limit` due jobs, interactive lane first (bulk keeping a share, see
-    `_choose`), leaving out the `paused` (kind, seminar) pairs, or only of the kind and seminar
-    in `only`."""
+    `_choose`), leaving out the `paused` (kind, seminar) pairs, only of the kind and seminar
+    in `only`, or only of the kinds named in `of_kinds`."""
     now = now or utcnow()
     limit = limit or current_app.config["WORKER_BATCH_SIZE"]
     lease = timedelta(seconds=current_app.config["WORKER_LEASE_SECONDS"])
@@ -168,6 +198,8 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
         condition = condition & Pauses.exclude(paused)
     if only is not None:
         condition = condition & (Job.kind == only[0]) & (Job.seminar_id == only[1])
+    if of_kinds is not None:
+        condition = condition & Job.kind.in_(of_kinds)
     with write_transaction():
         chosen = _choose(condition, limit)
         ids = list(db.session.scalars(
@@ -183,11 +215,13 @@ def claim(worker_id: str, now: datetime | None = None, limit: int | None = None,
     return list(db.session.scalars(select(Job).where(Job.id.in_(ids)).order_by(LANE_ORDER, Job.due_at, Job.id)))
 
 
-def run_batch(worker_id: str | None = None, now: datetime | None = None, pauses: Pauses | None = None) -> int:
-    """Claim one batch of due jobs and run it. Returns how many jobs were claimed."""
+def run_batch(worker_id: str | None = None, now: datetime | None = None, pauses: Pauses | None = None,
+              stopping: Callable[[], bool] | None = None) -> int:
+    """Claim one batch of due jobs and run it. Returns how many jobs were claimed at first
+    (a runner may claim more into the batch, see `Batch.claim_next`)."""
     worker_id = worker_id or new_worker_id()
     claimed = claim(worker_id, now, paused=pauses.active(now) if pauses is not None else None)
-    batch = Batch(worker_id, now or utcnow(), pauses, claimed)
+    batch = Batch(worker_id, now or utcnow(), pauses, claimed, stopping)
     recorder = Recorder(batch)
     by_runner: dict[BatchRunner, list[Job]] = defaultdict(list)
     for job in claimed:
@@ -196,7 +230,8 @@ def run_batch(worker_id: str | None = None, now: datetime | None = None, pauses:
             recorder.failed(job, f"no handler for job kind {job.kind}")
         else:
             by_runner[kind.run_batch()].append(job)
-    for run, jobs in by_runner.items():
+    for left, (run, jobs) in enumerate(by_runner.items(), start=1):
+        batch.runners_left = len(by_runner) - left
         run(jobs, recorder)
     batch.keep_waits()
     return len(claimed)

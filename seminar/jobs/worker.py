@@ -74,7 +74,7 @@ def run_forever() -> None:  # pragma: no cover - exercised by the end-to-end tes
             if time.monotonic() >= housekeeping_due:
                 run_periodic()
                 housekeeping_due = time.monotonic() + HOUSEKEEPING_SECONDS
-            busy = run_batch(worker_id, pauses=pauses)
+            busy = run_batch(worker_id, pauses=pauses, stopping=lambda: bool(stopping))
             if not busy:
                 wait = idle_wait(poll, pauses)
         except Exception:

@@ -2,7 +2,9 @@
 
 The registrations and seminars of a claimed batch are read in one query; then each message is
 composed, flattened and handed to the process's relay sender (relay/sender.py) at once, so the
-relay's connections work while the next one is composed. Answers come back per message:
+relay's connections work while the next one is composed. When the sender's queue runs low while
+the batch drains, the next due mail is claimed into the batch and handed over the same way
+(`_Batch.keep_fed`), so the relay never waits for our claim. Answers come back per message:
 - accepted: recorded as done, several together in one transaction, never left unrecorded while
   the worker waits for anything (docs/DELIVERY.md);
 - "slow down" (the relay's pace) or "quota used up": the job waits (deferred: not an attempt,
@@ -54,6 +56,7 @@ ANSWER_WAIT = 1.0  # seconds between looks at the clock while waiting for answer
 STOP_WAIT = 10.0   # a batch stopped midway waits this long for the messages on the wire
 OVERDUE_GRACE = 60.0  # beyond the sender's own limit, before the batch stops waiting for a message
 CLAIM_SECONDS = 5.0  # a claim takes no more bulk mail than the relay takes in this long
+LOW_SECONDS = 1.0  # the next mail is claimed once the sender has less than this long's worth queued
 SENDER_KEY = "seminar.relay_sender"
 _SENDER_LOCK = threading.Lock()
 
@@ -193,6 +196,33 @@ class _Batch:
         self.waiting: dict[int, tuple[Job, str, str | None]] = {}  # id(item) -> job, recipient, kept
         self.handed: dict[int, float] = {}  # id(item) -> when it was handed to the sender
         self.envelope_sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+        self.chaining = True  # claiming the next mail into this batch while it drains
+        self.loaded: list = []  # the registrations read for composing (see `_preload`)
+
+    def hand_over_all(self, jobs: list[Job]) -> None:
+        self.loaded += _preload(jobs)
+        for job in jobs:
+            self.hand_over(job)
+            self.take_answers(wait=False)
+
+    def keep_fed(self) -> bool:
+        """While all goes well, the next due mail is claimed into the batch once the sender has
+        less than LOW_SECONDS' worth queued (at least two per connection), and handed over: the
+        sender's queue never runs dry between batches. Returns whether it claimed any; after a
+        claim that found nothing (or any answer but "accepted") the batch only drains."""
+        if not self.chaining:
+            return False
+        interval = self.sender.budget.interval()
+        low = max(2 * self.sender.max_threads, math.ceil(LOW_SECONDS / interval) if interval else 0)
+        if self.sender.queued() >= low:
+            return False
+        self.accepted.record()  # never wait (here: for the claim) with accepted mail unrecorded
+        jobs = self.recorder.batch.claim_next([kind.name for kind in kinds.mails()])
+        if not jobs:
+            self.chaining = False
+            return False
+        self.hand_over_all(jobs)
+        return True
 
     def hand_over(self, job: Job) -> None:
         p = _prepare(job)
@@ -243,6 +273,7 @@ class _Batch:
         if result.kind is Kind.ACCEPTED:
             self.accepted.add(job, Done(fields={"recipient": recipient, "message": kept}))
             return
+        self.chaining = False  # trouble: the batch drains, the worker's loop (and its pauses) goes on
         self.accepted.record()
         recorder = self.recorder
         after = max(1.0, (result.until or 0) - time.time())
@@ -309,8 +340,8 @@ def _to_files(jobs: list[Job], recorder: Recorder) -> None:
 
 def deliver(jobs: list[Job], recorder: Recorder) -> None:
     """Run a batch of mail jobs (every mail kind's batch runner, jobs/kinds.py)."""
-    loaded = _preload(jobs)
     if not current_app.config.get("MAIL_SERVER"):
+        loaded = _preload(jobs)
         try:
             return _to_files(jobs, recorder)
         finally:
@@ -319,11 +350,10 @@ def deliver(jobs: list[Job], recorder: Recorder) -> None:
             del loaded
     batch = _Batch(recorder, relay_sender(current_app._get_current_object()))
     try:
-        for job in jobs:
-            batch.hand_over(job)
-            batch.take_answers(wait=False)
+        batch.hand_over_all(jobs)
         while batch.waiting:
-            batch.take_answers(wait=True)
+            if not batch.keep_fed():
+                batch.take_answers(wait=True)
         batch.accepted.record()
     except BaseException:
         batch.stop()
@@ -332,4 +362,3 @@ def deliver(jobs: list[Job], recorder: Recorder) -> None:
         batch.close()
         rendering.forget()
         fastmime.forget()
-        del loaded

@@ -7,6 +7,7 @@ last will have gone (`progress`).
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,7 +41,12 @@ def _bulk_mail():
 
 def start_early(now: datetime | None = None) -> int:
     """Make bulk mail due now when the quota could not otherwise send it by its due time.
-    Returns how many jobs were moved forward. Without a known quota nothing moves."""
+    Returns how many jobs were moved forward. Without a known quota nothing moves.
+
+    Each job is moved only once its own group (every bulk mail due at or before it, the backlog
+    due now first) needs to start for the last of them to go by its due time (`Quota.lead`):
+    never further forward than that group's fan-out takes, so mail due tomorrow stays tomorrow's
+    however much is queued today."""
     relay = budget()
     quota = relay.quota
     if not quota.known:
@@ -55,20 +61,19 @@ def start_early(now: datetime | None = None) -> int:
         select(Job.id, Job.due_at).where(_bulk_mail(), Job.state == JobState.PENDING,
                                          Job.due_at > now, Job.due_at <= now + HORIZON)
         .order_by(Job.due_at, Job.id).limit(LOOK_AHEAD_ROWS)).all()
-    latest = 0  # the first `latest` upcoming jobs must start now
-    for rank, (_, due) in enumerate(upcoming, start=1):
-        if now + timedelta(seconds=quota.seconds_for(backlog + rank)) >= due:
-            latest = rank
-    if not latest:
+    dues = [due for _, due in upcoming]
+    horizon = HORIZON.total_seconds()
+    ids = [job_id for job_id, due in upcoming
+           if now + timedelta(seconds=quota.lead(backlog, bisect_right(dues, due), horizon)) >= due]
+    if not ids:
         db.session.rollback()
         return 0
-    ids = [job_id for job_id, _ in upcoming[:latest]]
     for start in range(0, len(ids), 500):
         db.session.execute(update(Job).where(Job.id.in_(ids[start:start + 500]),
                                              Job.state == JobState.PENDING)
                            .values(due_at=now).execution_options(synchronize_session=False))
     db.session.commit()
-    return latest
+    return len(ids)
 
 
 @dataclass(frozen=True)

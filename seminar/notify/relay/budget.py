@@ -26,7 +26,7 @@ from .store import DatabaseStore
 
 LEASE_SECONDS = 60.0  # a connection slot not renewed for this long is free again (its worker died)
 CACHE_SECONDS = 1.0   # with no quota and no trouble, the state read this recently is good enough
-BLOCK_SECONDS = 0.2   # the shared pace's starts are taken this many seconds' worth at a time
+BLOCK_SECONDS = 0.5   # the shared pace's starts are taken this many seconds' worth at a time
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,9 @@ class Budget:
         """Paced, nothing to count, all well a moment ago: the starts are taken from the shared
         pace a few at a time (one statement for a block of BLOCK_SECONDS, consecutive, so no
         other worker's fall in between) and handed to this process's connections in turn. A
-        start that has passed unused is left (the pace only ever errs towards slower)."""
+        start that has passed unused is left (the pace only ever errs towards slower). Two of
+        this process's threads that take a block at once keep both blocks' starts (one block
+        replacing the other left its starts unused: a pause at the relay)."""
         with self._lock:
             while self._block and self._block[0] < earliest - interval / 2:
                 self._block.pop(0)
@@ -164,7 +166,7 @@ class Budget:
         if start is None:
             return None
         with self._lock:
-            self._block = [start + n * interval for n in range(1, count)]
+            self._block = sorted(self._block + [start + n * interval for n in range(1, count)])
         return start
 
     def interval(self) -> float:

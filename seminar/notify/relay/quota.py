@@ -68,6 +68,26 @@ class Quota:
             seconds = max(seconds, full * window.seconds)
         return seconds
 
+    def lead(self, backlog: int, group: int, horizon: float) -> float:
+        """How long before its due time a group of `group` messages (and the `backlog` due
+        before it) has to start to be gone by then; for moving bulk mail forward
+        (mail_schedule.start_early), looking `horizon` seconds ahead.
+
+        The pace counts the backlog too: the relay is busy with it first. A window longer than
+        the pace counts the group alone, and only if it is shorter than the horizon: mail sent
+        less than a window's length earlier still falls in the same window (a day's quota does
+        not let through more today because tomorrow's reminders went today), so moving it
+        forward gets no more through; a backlog bigger than a window carries is held until the
+        window turns, whatever follows it."""
+        if group <= 0:
+            return 0.0
+        rate = self.rate
+        seconds = (backlog + group - 1) / rate if rate else 0.0
+        for window in self.windows:
+            if window.is_quota and window.seconds < horizon:
+                seconds = max(seconds, (group - 1) // window.amount * window.seconds)
+        return seconds
+
 
 def parse_quota(text: str | None) -> Quota:
     """MAIL_RATE_LIMIT → Quota; raises ValueError with a clear message for text it can't read."""

@@ -70,8 +70,9 @@ class RelaySender:
         self.max_stay = max_stay
         self.results: Queue[Result] = Queue()
         self._lanes = Lanes()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # the queue changed (work came, a thread ended), or stopping
         self._stopping = False
+        self._stopped = threading.Event()  # what a thread sleeping until its start wakes up for
         self.max_threads = threads or budget.max_connections
         self._threads: list[threading.Thread] = []
         self._started = 0
@@ -131,6 +132,7 @@ class RelaySender:
     def close(self, timeout: float = 30.0) -> None:
         with self._cond:
             self._stopping = True
+            self._stopped.set()
             self._cond.notify_all()
         self.withdraw("the sender stopped")
         for thread in list(self._threads):
@@ -138,12 +140,9 @@ class RelaySender:
 
     # ------------------------------------------------------------------ threads
     def _wait(self, seconds: float) -> bool:
-        """Sleep this long (less when stopping); False when stopping."""
-        deadline = time.monotonic() + seconds
-        with self._cond:
-            while not self._stopping and (left := deadline - time.monotonic()) > 0:
-                self._cond.wait(left)
-            return not self._stopping
+        """Sleep this long (less when stopping); False when stopping. Only stopping wakes it,
+        not every message handed over (that would wake each sleeping thread once a message)."""
+        return not self._stopped.wait(seconds) if seconds > 0 else not self._stopped.is_set()
 
     def _run(self) -> None:
         name = f"{self.holder}:{threading.current_thread().name}"
