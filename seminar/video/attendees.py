@@ -99,7 +99,10 @@ class _SeminarCalls:
     def __init__(self, recorder: Recorder, provider: VideoProvider, seminar_id: int, meeting_id: str):
         self.recorder, self.provider = recorder, provider
         self.seminar_id, self.meeting_id = seminar_id, meeting_id
-        self.deadline = recorder.batch.began + current_app.config["VIDEO_WAIT_BUDGET"]  # the whole batch's
+        self.clock = provider.clock
+        # What is left of the whole batch's VIDEO_WAIT_BUDGET, on the provider's clock.
+        spent = time.monotonic() - recorder.batch.began
+        self.deadline = self.clock.now() + current_app.config["VIDEO_WAIT_BUDGET"] - spent
         self.unrecorded: _CallMade | None = None  # the previous call, recorded once the next is made
         self.last_succeeded = False
 
@@ -108,7 +111,7 @@ class _SeminarCalls:
         tried_again = False  # the call now due is a quick second try after a hiccup
         try:
             while True:
-                if len(waiting) < size and time.monotonic() < self.deadline:
+                if len(waiting) < size and self.clock.now() < self.deadline:
                     more = self.recorder.batch.claim_more(kinds.ADD_ATTENDEE.name, self.seminar_id,
                                                           size - len(waiting))
                     waiting += still_to_add(more, db.session.get(Seminar, self.seminar_id), self.recorder)
@@ -120,15 +123,20 @@ class _SeminarCalls:
                                                         [job.registration for job in call])
                 except PlatformError as exc:
                     wait = short_wait(exc, tried_again)
-                    ready_at = time.monotonic() + (wait or 0.0)  # the wait counts from when it was asked
+                    ready_at = self.clock.now() + (wait or 0.0)  # the wait counts from when it was asked
                     self.record_previous()
                     if wait is not None and ready_at <= self.deadline:
                         log.info("seminar %s: %s; the same %s attendees again in %.1f s",
                                  self.seminar_id, exc, len(call), wait)
-                        time.sleep(max(0.0, ready_at - time.monotonic()))
-                        tried_again = tried_again or exc.problem not in (Problem.HELD_BACK, Problem.RATE_LIMITED)
+                        self.clock.sleep(ready_at - self.clock.now())
+                        # One quick second try per hiccup; a rate limit's answer in between shows
+                        # the platform is there, so a later hiccup gets its own second try.
+                        tried_again = exc.problem not in (Problem.HELD_BACK, Problem.RATE_LIMITED)
                         continue
                     self.last_succeeded = False  # flagged for organisers by not_added (unless held back)
+                    if wait is not None:  # only the batch's budget is spent
+                        handed_back(exc, call, rest, self.recorder, max(0.0, ready_at - self.clock.now()))
+                        return
                     if not_added(exc, call, rest, self.recorder, self.seminar_id, self.meeting_id):
                         return
                 else:
@@ -163,6 +171,18 @@ def short_wait(exc: PlatformError, tried_again: bool) -> float | None:
     if exc.retry_after is None and not tried_again and limit > 0:
         return min(1.0, limit)
     return None
+
+
+def handed_back(exc: PlatformError, call: list[Job], rest: list[Job], recorder: Recorder, after: float) -> None:
+    """A short wait stands but the batch's budget is spent: everyone goes back to the queue for
+    that wait, and no longer. A hiccup's quick second try comes then too, not after the kind's
+    backoff: one failed call costs the platform's next call, never a retry interval."""
+    if exc.problem is Problem.HELD_BACK:  # not tried: not a failed attempt
+        recorder.release(call + rest, f"not tried: {exc}", after)
+        return
+    for job in call:
+        recorder.retry(job, f"platform: {exc}", after)
+    recorder.release(rest, f"not tried: {exc}", after)
 
 
 def not_added(exc: PlatformError, call: list[Job], rest: list[Job], recorder: Recorder,
