@@ -124,6 +124,46 @@ def test_a_call_made_too_soon_waits_from_the_call_the_platform_took(app, zoom, c
     assert set(added_addresses(zoom).values()) == {1}
 
 
+def test_a_hiccup_to_a_call_made_too_soon_goes_again_a_second_after_the_call_taken(app, zoom, clock, make_seminar,
+                                                                                   monkeypatch):
+    """A 5xx to a call that came 0.4 s after a call Zoom took: the second try goes in Zoom's next
+    slot (1 s after the call taken), as it would have after a 429, not a whole second later."""
+    seminar = make_seminar(capacity=80)
+    work()
+    only_adds_queued(seminar, 40)
+    zoom.registrant_rate_per_second = 1
+    zoom.fail_next(1, status=502, path_contains="/batch_registrants", skip=1)
+    claim_more = Batch.claim_more
+
+    def busy_database(batch, *args, **kwargs):
+        clock.move(0.4)
+        return claim_more(batch, *args, **kwargs)
+
+    monkeypatch.setattr(Batch, "claim_more", busy_database)
+    run_batch()
+
+    assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [200, 502, 200]
+    assert clock.slept == [pytest.approx(0.6)]
+    assert set(added_addresses(zoom).values()) == {1}
+
+
+def test_a_hiccup_in_the_call_slot_is_tried_again_at_once(app, zoom, clock, make_seminar):
+    """A 5xx to a call made in its slot (a second after the call Zoom took): tried again at once,
+    so the failure costs at most that slot (Zoom did not count the failed call here; had it, its
+    429 would say so)."""
+    seminar = make_seminar(capacity=80)
+    work()
+    only_adds_queued(seminar, 40)
+    zoom.registrant_rate_per_second = 1
+    zoom.fail_next(1, status=503, path_contains="/batch_registrants", skip=2)
+    started = clock.now()
+    run_batch()
+
+    assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [200, 429, 503, 200]
+    assert clock.now() - started == pytest.approx(1.0)
+    assert set(added_addresses(zoom).values()) == {1}
+
+
 def test_a_second_429_in_a_row_counts_from_itself(app, zoom, clock, make_seminar):
     """Only the first 429 after a call Zoom took counts from that call: asked again and told
     to wait once more, the worker waits the whole of the new Retry-After."""

@@ -105,6 +105,7 @@ class _SeminarCalls:
         self.deadline = self.clock.now() + current_app.config["VIDEO_WAIT_BUDGET"] - spent
         self.unrecorded: _CallMade | None = None  # the previous call, recorded once the next is made
         self.last_succeeded = False
+        self.taken_at: float | None = None  # when the platform last took a call of ours
 
     def run(self, waiting: list[Job]) -> None:
         size = self.provider.batch_size
@@ -123,11 +124,11 @@ class _SeminarCalls:
                                                         [job.registration for job in call])
                 except PlatformError as exc:
                     wait = short_wait(exc, tried_again)
-                    ready_at = self.clock.now() + (wait or 0.0)  # the wait counts from when it was asked
+                    ready_at = self.ready_at(exc, wait)
                     self.record_previous()
                     if wait is not None and ready_at <= self.deadline:
                         log.info("seminar %s: %s; the same %s attendees again in %.1f s",
-                                 self.seminar_id, exc, len(call), wait)
+                                 self.seminar_id, exc, len(call), max(0.0, ready_at - self.clock.now()))
                         self.clock.sleep(ready_at - self.clock.now())
                         # One quick second try per hiccup; a rate limit's answer in between shows
                         # the platform is there, so a later hiccup gets its own second try.
@@ -140,7 +141,7 @@ class _SeminarCalls:
                     if not_added(exc, call, rest, self.recorder, self.seminar_id, self.meeting_id):
                         return
                 else:
-                    self.last_succeeded = True
+                    self.last_succeeded, self.taken_at = True, self.clock.now()
                     self.record_previous(then=_CallMade(call, links, self.meeting_id))
                 waiting, tried_again = rest, False
         finally:
@@ -149,6 +150,21 @@ class _SeminarCalls:
                 seminar = db.session.get(Seminar, self.seminar_id)
                 if seminar.platform_error and seminar.meeting_id:
                     note_platform_problem(self.seminar_id, None)
+
+    def ready_at(self, exc: PlatformError, wait: float | None) -> float:
+        """When the same call may go again after `exc` and its short wait (now, when none).
+
+        The platform's own wait counts from when it was asked (the provider already counts a 429
+        to a call made too soon from the call taken before it). A hiccup's quick second try goes
+        in the platform's next slot, `wait` after the call it took last: a hiccup to a call that
+        came too soon costs no more than the 429 it would have had, and one to a call in its slot
+        costs that slot, not a slot and the time since the call taken before."""
+        now = self.clock.now()
+        if wait is None:
+            return now
+        if exc.retry_after is None and self.taken_at is not None:
+            return max(now, self.taken_at + wait)
+        return now + wait
 
     def record_previous(self, then: _CallMade | None = None) -> None:
         """Record what the previous call achieved; `then`: the call just made, recorded next time."""
