@@ -98,6 +98,27 @@ def only_adds_queued(seminar, n: int) -> None:
     db.session.commit()
 
 
+def test_people_still_confirming_go_out_in_a_full_call(app, zoom, clock, make_seminar, monkeypatch):
+    """While people keep confirming (each claim finds a few more), the call about to be made takes
+    them along until it is full, instead of going out with the first few: with Zoom taking one
+    call a second, a call of 15 would cost as much as a call of 30."""
+    seminar = make_seminar(capacity=80)
+    work()
+    only_adds_queued(seminar, 45)
+    app.config["WORKER_BATCH_SIZE"] = 10
+    claim_more = Batch.claim_more
+
+    def confirming(batch, kind, seminar_id, limit):  # five more have confirmed at every claim
+        return claim_more(batch, kind, seminar_id, min(limit, 5))
+
+    monkeypatch.setattr(Batch, "claim_more", confirming)
+    run_batch()
+
+    assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [30, 15]
+    assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
+    assert set(added_addresses(zoom).values()) == {1}
+
+
 def test_a_call_made_too_soon_waits_from_the_call_the_platform_took(app, zoom, clock, make_seminar,
                                                                     monkeypatch):
     """Zoom takes one registrant call a second. The worker records a call and claims more work
