@@ -206,7 +206,8 @@ def details(results: dict) -> str:
         for label, key in (("", "candidate"), (" (diagnostic: no failures)", "no_failures")):
             for r in runs.get(key, []):
                 out.append(f"- Platform fan-out{label}, {backend}: {r['attendees']} confirmations took "
-                           f"{r['confirm_s']:.1f} s; all added after {'' if r.get('complete', True) else '> '}"
+                           f"{r['confirm_s']:.1f} s (the load generator's first request "
+                           f"{_f(r.get('loadgen_start_s'), 1)} s after it was started); all added after {'' if r.get('complete', True) else '> '}"
                            f"{r['seconds']:.1f} s (bound {r['bound_s']:.1f} s, {_f(platform_ratio(r), 2, '×')}); "
                            f"{r['registrant_calls']} registrant calls: {r['ok_calls']} accepted, {r['failed_calls']} "
                            f"failed by the stand-in (5xx), {r['throttled_calls']} answered 429; lost · still queued · "
