@@ -28,6 +28,7 @@ from .jobs import REMADE, Providers, delay_for, meeting_made_anew, note_platform
 log = logging.getLogger("seminar.video")
 
 FILL_SECONDS = 0.5  # how long a call may wait for people still confirming, to go out fuller
+FILL_PAUSE = 0.05  # between two such claims (back to back, the second found nobody new half the time)
 
 
 def add_attendees(jobs: list[Job], recorder: Recorder) -> None:
@@ -161,17 +162,18 @@ class _SeminarCalls:
 
     def take_along(self, room: int) -> list[Job]:
         """More due attendees of the seminar for the call about to be made, claimed into the batch
-        while there is room in it (and budget left): again and again while people keep confirming
-        (each claim found some), for up to FILL_SECONDS. A burst of confirmations then goes out in
-        full calls from the first one, where a call made with the first few would take a slot of
-        a rate-limited platform for a fraction of what it takes; one person alone goes at once."""
+        while there is room in it (and budget left): while people keep confirming (each claim found
+        some), again after FILL_PAUSE, for up to FILL_SECONDS. A burst of confirmations then goes
+        out in full calls from the first one, where a call made with the first few would take a slot
+        of a rate-limited platform for a fraction of what it takes; one person alone goes at once."""
         taken: list[Job] = []
         until = min(self.deadline, self.clock.now() + FILL_SECONDS)
         while len(taken) < room and self.clock.now() < until:
             more = self.recorder.batch.claim_more(kinds.ADD_ATTENDEE.name, self.seminar_id, room - len(taken))
             taken += still_to_add(more, db.session.get(Seminar, self.seminar_id), self.recorder)
-            if not more:
+            if not more or len(taken) >= room:
                 break
+            self.clock.sleep(FILL_PAUSE)  # people are confirming right now: a moment for a few more
         return taken
 
     def ready_at(self, exc: PlatformError, wait: float | None) -> float:
