@@ -117,7 +117,7 @@ def test_people_still_confirming_go_out_in_a_full_call(app, zoom, clock, make_se
     assert [len(c.json["registrants"]) for c in calls(zoom, "POST", "/batch_registrants")] == [30, 15]
     # A moment between claims while each found some: three to fill the first call (10+5+5+5+5),
     # three while the last fifteen came in fives.
-    assert clock.slept == [0.05] * 6
+    assert clock.slept == [0.1] * 6
     assert {r.email: r.join_url for r in registrations()} == approved(zoom, meeting_id(seminar))
     assert set(added_addresses(zoom).values()) == {1}
 

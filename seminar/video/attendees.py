@@ -28,7 +28,7 @@ from .jobs import REMADE, Providers, delay_for, meeting_made_anew, note_platform
 log = logging.getLogger("seminar.video")
 
 FILL_SECONDS = 0.5  # how long a call may wait for people still confirming, to go out fuller
-FILL_PAUSE = 0.05  # between two such claims (back to back, the second found nobody new half the time)
+FILL_PAUSE = 0.1  # between two such claims: a few confirmations come in meanwhile, even on a busy machine
 
 
 def add_attendees(jobs: list[Job], recorder: Recorder) -> None:
