@@ -112,7 +112,7 @@ def run_once(backend: str, n: int, sink, seed: int, workdir: Path, failure_rate:
                 confirmed = json.loads(res.stdout)
                 # From the first confirmation, as the bound: the load generator's first request (its
                 # perf_counter is CLOCK_MONOTONIC, as ours), not the start of its process (Python
-                # starting and importing took 0.3-2.5 s on the busy 2-core machine, counted before).
+                # starting and importing: 0.05-0.2 s measured, more on a busy machine; counted before).
                 t0 = confirmed["first_start"]
                 if confirmed.get("clock") != "perf_counter" or not launched <= t0 <= time.monotonic():
                     raise RuntimeError("the load generator's clock is not this process's monotonic clock")
