@@ -31,6 +31,8 @@ def parse_args(argv=None):
     p.add_argument("--subscribers", type=int, default=2000, help="interest-list addresses announced to")
     p.add_argument("--relay-attendees", type=int, default=300, help="confirmed attendees in the relay fan-out")
     p.add_argument("--zoom-attendees", type=int, default=None, help="attendees in the platform fan-out (default 330)")
+    p.add_argument("--platform-rounds", type=int, default=None,
+                   help="rounds of the platform fan-out, judged on their median (default 5; quick 3)")
     p.add_argument("--platform-backends", default="sqlite",
                    help="databases for the platform fan-out (its limit is the platform; default sqlite)")
     p.add_argument("--doc", default=None, help="write the results into this file (default docs/BENCHMARKS.md; "
@@ -112,7 +114,8 @@ def main(argv=None) -> int:
                 ready, why = platform_fanout.ready()
                 platform_backends = [b for b in args.platform_backends.split(",") if b in backends]
                 if ready:
-                    results["platform"] = platform_fanout.run(platform_backends, repeats, zoom_n)
+                    rounds = args.platform_rounds or (3 if args.quick else 5)
+                    results["platform"] = platform_fanout.run(platform_backends, rounds, zoom_n)
                 else:
                     failures.append(f"platform: not run: {why}")
                     log(failures[-1])
@@ -132,8 +135,8 @@ def main(argv=None) -> int:
                      f"{args.concurrency} concurrent clients; {args.relay_attendees} attendees in the relay fan-out "
                      f"(relay stand-in in its own process: 25 ms before every reply, 20 messages/s, "
                      f"3 connections; MAIL_MAX_CONNECTIONS=3); "
-                     f"{zoom_n} in the platform fan-out (Zoom stand-in: 1 registrant call/s, 5 % of calls "
-                     f"failing; stragglers waited for up to {120} s); gunicorn.conf.py and every service setting at its "
+                     f"{zoom_n} in the platform fan-out ({args.platform_rounds or (3 if args.quick else 5)} rounds; Zoom "
+                     f"stand-in: 1 registrant call/s, 5 % of calls failing; stragglers waited for up to {120} s); gunicorn.conf.py and every service setting at its "
                      "default (RATELIMIT_ENABLED=0, SECRET_KEY set, LOAD_EXAMPLE_PROGRAMME=0, MAIL_SERVER = the "
                      "local aiosmtpd server in its own process)."),
         "failures": failures,

@@ -21,6 +21,11 @@ def _ratio(a, b) -> float | None:
     return a / b if a is not None and b else None
 
 
+def platform_ratio(r: dict) -> float | None:
+    """One platform fan-out round: time until all were added over its bound."""
+    return _ratio(r["seconds"], r["bound_s"])
+
+
 def _mark(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**not met**")
 
@@ -93,17 +98,20 @@ def rows(results: dict) -> list[list[str]]:
         took = median([r["seconds"] for r in cand])
         bound = median([r["bound_s"] for r in cand])
         # Judged on the median of the rounds' own ratios (the 5 % failures land differently each time).
-        ratio = median([r["seconds"] / r["bound_s"] for r in cand if r["bound_s"]])
+        ratio = median([platform_ratio(r) for r in cand if r["bound_s"]])
         n = cand[0]["attendees"] if cand else 0
-        lost = sum(r["lost"] for r in cand)
-        late = sum(r.get("late", 0) for r in cand)
-        twice = sum(r["added_twice"] for r in cand)
         incomplete = any(not r.get("complete", True) for r in cand)
-        out.append([f"3 platform fan-out ({n} confirm at once): s until all added", backend,
-                    ("> " if incomplete else "") + _f(took, 1), _f(bound, 1), _f(ratio, 2, "×"), "≤ 1.10× bound (median of rounds)",
-                    _mark(ratio is not None and ratio <= 1.10)])
-        out.append(["3 lost · still queued at the end · added twice", backend, f"{lost} · {late} · {twice}", "", "",
-                    "0 · 0 · 0", _mark(lost == 0 and late == 0 and twice == 0)])
+        out.append([f"3 platform fan-out ({n} confirm at once): s until all added, median of {len(cand)} rounds",
+                    backend, ("> " if incomplete else "") + _f(took, 1), _f(bound, 1), _f(ratio, 2, "×"),
+                    "≤ 1.10× bound (median of rounds)", _mark(ratio is not None and ratio <= 1.10)])
+        out.append(["3 each round: s until all added / bound (ratio)", backend,
+                    "; ".join(f"{'> ' if not r.get('complete', True) else ''}{r['seconds']:.1f} / "
+                              f"{r['bound_s']:.1f} ({_f(platform_ratio(r), 2, '×')})" for r in cand),
+                    "", "", "reported", "–"])
+        clean = all(r["lost"] == 0 and r.get("late", 0) == 0 and r["added_twice"] == 0 for r in cand)
+        out.append(["3 each round: lost · still queued at the end · added twice", backend,
+                    " / ".join(f"{r['lost']} · {r.get('late', 0)} · {r['added_twice']}" for r in cand), "", "",
+                    "0 · 0 · 0 in every round", _mark(clean)])
     cpu = results.get("mailcpu")
     if cpu:
         out.append([f"5 making one mail ({cpu['bytes']} bytes, CPU): plain way / fastmime", "–",
@@ -198,10 +206,12 @@ def details(results: dict) -> str:
         for label, key in (("", "candidate"), (" (diagnostic: no failures)", "no_failures")):
             for r in runs.get(key, []):
                 out.append(f"- Platform fan-out{label}, {backend}: {r['attendees']} confirmations took "
-                           f"{r['confirm_s']:.1f} s; all added after {'' if r.get('complete', True) else '> '}"
-                           f"{r['seconds']:.1f} s (bound {r['bound_s']:.1f} s); {r['registrant_calls']} registrant "
-                           f"calls: {r['ok_calls']} accepted, {r['failed_calls']} failed by the stand-in (5xx), "
-                           f"{r['throttled_calls']} answered 429")
+                           f"{r['confirm_s']:.1f} s (the load generator's first request "
+                           f"{_f(r.get('loadgen_start_s'), 1)} s after it was started); all added after {'' if r.get('complete', True) else '> '}"
+                           f"{r['seconds']:.1f} s (bound {r['bound_s']:.1f} s, {_f(platform_ratio(r), 2, '×')}); "
+                           f"{r['registrant_calls']} registrant calls: {r['ok_calls']} accepted, {r['failed_calls']} "
+                           f"failed by the stand-in (5xx), {r['throttled_calls']} answered 429; lost · still queued · "
+                           f"added twice {r['lost']} · {r.get('late', 0)} · {r['added_twice']}")
     return "\n".join(out)
 
 

@@ -586,13 +586,13 @@ def test_a_link_to_a_meeting_made_anew_meanwhile_is_not_stored(app, zoom, make_s
     between, the link to the old one is dropped (the attendee's own job adds them to the new one)."""
     from seminar.database import write_transaction
     from seminar.video.base import AttendeeLink
-    from seminar.video.attendees import store_link
+    from seminar.video.attendees import lock_registrations, store_link
 
     seminar = make_seminar()
     work()
     [reg_id] = confirm_many(seminar, 1)
     with write_transaction():
-        store_link(reg_id, AttendeeLink(join_url="https://zoom.example/w/old", registrant_id="r1"),
+        store_link(lock_registrations([reg_id])[reg_id], AttendeeLink(join_url="https://zoom.example/w/old", registrant_id="r1"),
                     "seat_confirmed", "an-older-meeting")
     assert fresh(Registration, reg_id).join_url is None
     work()

@@ -7,6 +7,7 @@ from collections import Counter
 from seminar.extensions import db
 from seminar.models import Seminar
 from seminar.registration.service import SignUpData, cancel, confirm, sign_up
+from seminar.video.base import Clock, VideoProvider
 
 import pytest
 
@@ -100,6 +101,33 @@ def zoom_stays_clean(zoom):
     enable_logs()
     yield
     zoom.assert_clean()
+
+
+class FakeClock(Clock):
+    """The providers' clock, moved by hand: waiting moves it at once (nothing sleeps)."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.at
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.move(max(0.0, seconds))
+
+    def move(self, seconds: float) -> None:
+        self.at += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch, zoom) -> FakeClock:
+    """One clock for the providers and the Zoom stand-in's rate limit."""
+    fake = FakeClock()
+    monkeypatch.setattr(VideoProvider, "clock", fake)
+    zoom.clock = fake.now
+    return fake
 
 
 # ---------------------------------------------------------------- looking at Zoom

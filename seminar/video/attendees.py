@@ -17,9 +17,8 @@ from collections import defaultdict
 from flask import current_app
 from sqlalchemy import select
 
-from ..database import lock
 from ..extensions import db
-from ..jobs import kinds
+from ..jobs import kinds, outbox
 from ..jobs.outcome import Done
 from ..jobs.recorder import Recorder
 from ..models import LIVE_STATES, Job, Registration, RegistrationStatus, Seminar
@@ -27,6 +26,9 @@ from .base import AttendeeLink, PlatformError, Problem, VideoProvider
 from .jobs import REMADE, Providers, delay_for, meeting_made_anew, note_platform_problem
 
 log = logging.getLogger("seminar.video")
+
+FILL_SECONDS = 0.5  # how long a call may wait for people still confirming, to go out fuller
+FILL_PAUSE = 0.1  # between two such claims: a few confirmations come in meanwhile, even on a busy machine
 
 
 def add_attendees(jobs: list[Job], recorder: Recorder) -> None:
@@ -83,11 +85,21 @@ class _CallMade:
 
     def record(self, recorder: Recorder) -> None:
         """Each added attendee's link and seat mail, in one transaction; anyone the platform
-        answered no link for is tried again."""
-        recorder.done_together([
-            (job, Done(apply=lambda reg_id=reg_id, mail=mail: store_link(reg_id, self.links[reg_id], mail,
-                                                                          self.meeting_id)))
-            for job, reg_id, mail in self.carried if reg_id in self.links])
+        answered no link for is tried again. The first to be stored locks every added attendee's
+        row and looks up every seat mail's key, in two queries instead of two or three each (the
+        worker records one call while the platform's next slot comes: on a busy machine, a query
+        per attendee made the recording outlast the slot)."""
+        added = [(job, reg_id, mail) for job, reg_id, mail in self.carried if reg_id in self.links]
+        locked: dict[int, Registration] = {}
+
+        def store(reg_id: int, mail: str) -> None:
+            if not locked:
+                locked.update(lock_registrations([r for _, r, _ in added]))
+                outbox.look_up(kinds.SEAT_MAILS[m].key_for(registration_id=r) for _, r, m in added)
+            store_link(locked.get(reg_id), self.links[reg_id], mail, self.meeting_id)
+
+        recorder.done_together([(job, Done(apply=lambda reg_id=reg_id, mail=mail: store(reg_id, mail)))
+                                for job, reg_id, mail in added])
         for job, reg_id, _ in self.carried:
             if reg_id not in self.links:
                 recorder.retry(job, "platform returned no link for this attendee")
@@ -99,19 +111,20 @@ class _SeminarCalls:
     def __init__(self, recorder: Recorder, provider: VideoProvider, seminar_id: int, meeting_id: str):
         self.recorder, self.provider = recorder, provider
         self.seminar_id, self.meeting_id = seminar_id, meeting_id
-        self.deadline = recorder.batch.began + current_app.config["VIDEO_WAIT_BUDGET"]  # the whole batch's
+        self.clock = provider.clock
+        # What is left of the whole batch's VIDEO_WAIT_BUDGET, on the provider's clock.
+        spent = time.monotonic() - recorder.batch.began
+        self.deadline = self.clock.now() + current_app.config["VIDEO_WAIT_BUDGET"] - spent
         self.unrecorded: _CallMade | None = None  # the previous call, recorded once the next is made
         self.last_succeeded = False
+        self.taken_at: float | None = None  # when the platform last took a call of ours
 
     def run(self, waiting: list[Job]) -> None:
         size = self.provider.batch_size
         tried_again = False  # the call now due is a quick second try after a hiccup
         try:
             while True:
-                if len(waiting) < size and time.monotonic() < self.deadline:
-                    more = self.recorder.batch.claim_more(kinds.ADD_ATTENDEE.name, self.seminar_id,
-                                                          size - len(waiting))
-                    waiting += still_to_add(more, db.session.get(Seminar, self.seminar_id), self.recorder)
+                waiting += self.take_along(size - len(waiting))
                 if not waiting:
                     return
                 call, rest = waiting[:size], waiting[size:]
@@ -120,19 +133,24 @@ class _SeminarCalls:
                                                         [job.registration for job in call])
                 except PlatformError as exc:
                     wait = short_wait(exc, tried_again)
-                    ready_at = time.monotonic() + (wait or 0.0)  # the wait counts from when it was asked
+                    ready_at = self.ready_at(exc, wait)
                     self.record_previous()
                     if wait is not None and ready_at <= self.deadline:
                         log.info("seminar %s: %s; the same %s attendees again in %.1f s",
-                                 self.seminar_id, exc, len(call), wait)
-                        time.sleep(max(0.0, ready_at - time.monotonic()))
-                        tried_again = tried_again or exc.problem not in (Problem.HELD_BACK, Problem.RATE_LIMITED)
+                                 self.seminar_id, exc, len(call), max(0.0, ready_at - self.clock.now()))
+                        self.clock.sleep(ready_at - self.clock.now())
+                        # One quick second try per hiccup; a rate limit's answer in between shows
+                        # the platform is there, so a later hiccup gets its own second try.
+                        tried_again = exc.problem not in (Problem.HELD_BACK, Problem.RATE_LIMITED)
                         continue
                     self.last_succeeded = False  # flagged for organisers by not_added (unless held back)
+                    if wait is not None:  # only the batch's budget is spent
+                        handed_back(exc, call, rest, self.recorder, max(0.0, ready_at - self.clock.now()))
+                        return
                     if not_added(exc, call, rest, self.recorder, self.seminar_id, self.meeting_id):
                         return
                 else:
-                    self.last_succeeded = True
+                    self.last_succeeded, self.taken_at = True, self.clock.now()
                     self.record_previous(then=_CallMade(call, links, self.meeting_id))
                 waiting, tried_again = rest, False
         finally:
@@ -141,6 +159,37 @@ class _SeminarCalls:
                 seminar = db.session.get(Seminar, self.seminar_id)
                 if seminar.platform_error and seminar.meeting_id:
                     note_platform_problem(self.seminar_id, None)
+
+    def take_along(self, room: int) -> list[Job]:
+        """More due attendees of the seminar for the call about to be made, claimed into the batch
+        while there is room in it (and budget left): while people keep confirming (each claim found
+        some), again after FILL_PAUSE, for up to FILL_SECONDS. A burst of confirmations then goes
+        out in full calls from the first one, where a call made with the first few would take a slot
+        of a rate-limited platform for a fraction of what it takes; one person alone goes at once."""
+        taken: list[Job] = []
+        until = min(self.deadline, self.clock.now() + FILL_SECONDS)
+        while len(taken) < room and self.clock.now() < until:
+            more = self.recorder.batch.claim_more(kinds.ADD_ATTENDEE.name, self.seminar_id, room - len(taken))
+            taken += still_to_add(more, db.session.get(Seminar, self.seminar_id), self.recorder)
+            if not more or len(taken) >= room:
+                break
+            self.clock.sleep(FILL_PAUSE)  # people are confirming right now: a moment for a few more
+        return taken
+
+    def ready_at(self, exc: PlatformError, wait: float | None) -> float:
+        """When the same call may go again after `exc` and its short wait (now, when none).
+
+        The platform's own wait counts from when it was asked (the provider already counts a 429
+        to a call made too soon from the call taken before it). A hiccup's quick second try goes
+        in the platform's next slot, `wait` after the call it took last: a hiccup to a call that
+        came too soon costs no more than the 429 it would have had, and one to a call in its slot
+        costs that slot, not a slot and the time since the call taken before."""
+        now = self.clock.now()
+        if wait is None:
+            return now
+        if exc.retry_after is None and self.taken_at is not None:
+            return max(now, self.taken_at + wait)
+        return now + wait
 
     def record_previous(self, then: _CallMade | None = None) -> None:
         """Record what the previous call achieved; `then`: the call just made, recorded next time."""
@@ -163,6 +212,18 @@ def short_wait(exc: PlatformError, tried_again: bool) -> float | None:
     if exc.retry_after is None and not tried_again and limit > 0:
         return min(1.0, limit)
     return None
+
+
+def handed_back(exc: PlatformError, call: list[Job], rest: list[Job], recorder: Recorder, after: float) -> None:
+    """A short wait stands but the batch's budget is spent: everyone goes back to the queue for
+    that wait, and no longer. A hiccup's quick second try comes then too, not after the kind's
+    backoff: one failed call costs the platform's next call, never a retry interval."""
+    if exc.problem is Problem.HELD_BACK:  # not tried: not a failed attempt
+        recorder.release(call + rest, f"not tried: {exc}", after)
+        return
+    for job in call:
+        recorder.retry(job, f"platform: {exc}", after)
+    recorder.release(rest, f"not tried: {exc}", after)
 
 
 def not_added(exc: PlatformError, call: list[Job], rest: list[Job], recorder: Recorder,
@@ -201,8 +262,19 @@ def not_added(exc: PlatformError, call: list[Job], rest: list[Job], recorder: Re
     return False
 
 
-def store_link(reg_id: int, link: AttendeeLink, mail: str, meeting_id: str) -> None:
-    reg = lock(Registration, reg_id)  # a cancellation at this moment is seen
+def lock_registrations(ids: list[int]) -> dict[int, Registration]:
+    """Registrations loaded for update, in id order (row locks on PostgreSQL, taken in one order
+    by everyone who locks several; the IMMEDIATE transaction covers SQLite): a cancellation at
+    this moment is seen."""
+    rows = db.session.scalars(select(Registration).where(Registration.id.in_(ids)).order_by(Registration.id)
+                              .with_for_update().execution_options(populate_existing=True))
+    return {reg.id: reg for reg in rows}
+
+
+def store_link(reg: Registration | None, link: AttendeeLink, mail: str, meeting_id: str) -> None:
+    """Store an added attendee's link (`reg` locked by the caller) and queue their seat mail."""
+    if reg is None:
+        return  # the registration is gone: nobody to mail
     if reg.seminar.meeting_id != meeting_id:
         # The meeting was made anew meanwhile (recreate_meeting): this link leads to the old one.
         # A job of its own adds this attendee to the new one (queued here when recreate_meeting

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,8 +80,21 @@ class PlatformError(Exception):
         return self.problem.temporary
 
 
+class Clock:
+    """Seconds on a monotonic clock, and waiting them out: the provider's pacing and a batch's
+    waits go by it. Tests put in one they move by hand (tests/video_kit.py: FakeClock)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
 class VideoProvider(ABC):
     name: str = ""
+    clock: Clock = Clock()
     # Whether each attendee gets a link of their own (Zoom, Jitsi) or the shared meeting link
     # (Teams). The portal shows this to organisers.
     personal_links: bool = True

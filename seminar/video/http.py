@@ -7,7 +7,9 @@
 - Answers are read defensively: HTML, garbage or an empty body where JSON was due is a temporary
   `PlatformError`, never an exception from deep inside `json`.
 - 429s are honoured: `Retry-After` as seconds, an HTTP date or an ISO time; after a 429 or an
-  answer saying no calls are left, this provider makes no further call for that long.
+  answer saying no calls are left, this provider makes no further call for that long. A 429 to a
+  call made right after one the platform took counts from that call, not from the 429 (see
+  `_note_rate_limit`): a rate limit's wait is not honoured twice over.
 - Nothing personal in error texts: addresses in a platform's message are blanked out, because
   those texts end up in logs, on jobs and on the organisers' screen.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
@@ -141,7 +142,8 @@ class HttpProvider(VideoProvider):
     def __init__(self, config):
         super().__init__(config)
         self.http = requests.Session()
-        self._quiet_until = 0.0  # monotonic: no calls before this (the platform asked us to wait)
+        self._quiet_until = 0.0  # on self.clock: no calls before this (the platform asked us to wait)
+        self._took_at: float | None = None  # when the platform last took a call, until a 429 follows
 
     def close(self) -> None:
         self.http.close()
@@ -181,7 +183,7 @@ class HttpProvider(VideoProvider):
     def request(self, method: str, url: str, *, json: dict | None = None,
                 params: dict | None = None) -> dict | None:
         """Make one API call; returns the JSON object answered, or None for an empty success."""
-        wait = self._quiet_until - time.monotonic()
+        wait = self._quiet_until - self.clock.now()
         if wait > 0:
             raise PlatformError(f"{self.label}: holding back {wait:.0f} s as the platform asked",
                                 retry_after=wait, problem=Problem.HELD_BACK)
@@ -200,7 +202,7 @@ class HttpProvider(VideoProvider):
                 refused = token
                 continue
             break
-        self._note_rate_limit(response)
+        quiet = self._note_rate_limit(response)
         body = json_body(response)
         if 200 <= response.status_code < 300:
             if response.status_code == 204 or (not response.content and method in ("PATCH", "PUT", "DELETE")):
@@ -210,21 +212,40 @@ class HttpProvider(VideoProvider):
                                     f"{_path(url)} with {describe_body(response)}")
             return body
         exc = self.error_for(response, body)
+        if quiet is not None and exc.problem is Problem.RATE_LIMITED:
+            exc.retry_after = quiet  # the wait as counted in _note_rate_limit
         log.warning("%s: %s %s -> %s: %s", self.label, method, _path(url), response.status_code, exc)
         raise exc
 
-    def _note_rate_limit(self, response: requests.Response) -> None:
-        """After a 429, or an answer saying no calls are left, make no call for a while."""
+    def _note_rate_limit(self, response: requests.Response) -> float | None:
+        """After a 429, or an answer saying no calls are left, make no call for a while; returns
+        that while in seconds (None when no wait is asked for).
+
+        A Retry-After of whole seconds is rounded up, and a rate limit counts from the call the
+        platform took last. So a 429 to a call made within that many seconds of the last call taken
+        (we asked too soon) means: that many seconds after the call taken, and not less than the
+        rounding allows (Retry-After minus one second from now). Counted from the 429 instead, every
+        call that came a little too soon would cost its delay on top of the platform's wait. Any
+        other 429 (a second in a row, an exact wait in fractions of a second) counts from itself."""
+        now = self.clock.now()
         headers = response.headers
         if headers.get("X-RateLimit-Type", "").lower() == "daily-limit":
-            return  # concerns one registrant's address, not our calls in general
+            return None  # concerns one registrant's address, not our calls in general
+        took_at, self._took_at = self._took_at, None
         pause = None
         if response.status_code == 429:
-            pause = parse_retry_after(headers.get("Retry-After")) or 1.0
-        elif headers.get("X-RateLimit-Remaining", "").strip() == "0":
-            pause = parse_retry_after(headers.get("Retry-After")) or 1.0
-        if pause:
-            self._quiet_until = max(self._quiet_until, time.monotonic() + min(pause, 3600))
+            pause = min(parse_retry_after(headers.get("Retry-After")) or 1.0, 3600.0)
+            if took_at is not None and pause.is_integer() and now < took_at + pause:
+                pause = max(took_at + pause, now + pause - 1.0) - now
+        else:
+            if 200 <= response.status_code < 300:
+                self._took_at = now
+            if headers.get("X-RateLimit-Remaining", "").strip() == "0":
+                pause = min(parse_retry_after(headers.get("Retry-After")) or 1.0, 3600.0)
+        if pause is None:
+            return None
+        self._quiet_until = max(self._quiet_until, now + pause)
+        return self._quiet_until - now
 
 
 def _path(url: str) -> str:
