@@ -122,6 +122,24 @@ def test_once_the_seminar_has_started_the_manage_page_no_longer_cancels(app, cli
     response = client.post(path, data={"csrf_token": csrf_from(before.get_data(as_text=True))})
     assert response.status_code == 409
     assert "al begonnen" in response.get_data(as_text=True)
+    assert "deelgenomen" not in response.get_data(as_text=True)  # not every registration had a seat
     db.session.expire_all()
     assert registrations()[0].status == "confirmed"
     assert db.session.query(Job).count() == jobs
+
+
+def test_cancelling_twice_before_the_start_is_cancelled_twice(app, client, make_seminar, person):
+    """A double click, or the form sent again from the back button: the same answer, no error."""
+    seminar = make_seminar()
+    person.sign_up(seminar)
+    work()
+    person.press_button(links_in(read_eml(app)[-1])["confirm"])
+    work()
+    manage = links_in(read_eml(app)[-1])["manage"]
+    page = person.follow(manage).get_data(as_text=True)
+    path = manage.replace("http://seminar.test", "")
+    for _ in range(2):
+        response = client.post(path, data={"csrf_token": csrf_from(page)})
+        assert response.status_code == 200
+        assert "geannuleerd" in response.get_data(as_text=True)
+    assert registrations()[0].status == "cancelled"

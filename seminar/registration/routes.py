@@ -61,19 +61,20 @@ def manage(token: str):
     if error:
         return error
     cancelled_now = False
-    can_cancel = service.can_cancel(reg)
     if request.method == "POST":
         if not FlaskForm().validate_on_submit():
             return render_error(400)
-        if not can_cancel:
+        try:
+            reg = service.cancel(reg.id, by_attendee=True)
+        except service.RegistrationClosed:
             return render_error(409, _("Cancelling is no longer possible"),
-                                _("This seminar has already started. Your registration stays as it "
-                                  "is: it is the record that you took part."))
-        reg = service.cancel(reg.id)
+                                _("This seminar has already started, so cancelling is no longer "
+                                  "possible. Your registration stays as it is."))
         cancelled_now = True
     position = service.waitlist_position(reg) if reg.status == RegistrationStatus.WAITLISTED else None
     return render_template("registration/manage.html", reg=reg, seminar=reg.seminar, token=token,
-                           cancelled_now=cancelled_now, position=position, can_cancel=can_cancel,
+                           cancelled_now=cancelled_now, position=position,
+                           can_cancel=service.can_cancel(reg),
                            just_confirmed=request.args.get("confirmed") == "1")
 
 

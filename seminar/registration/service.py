@@ -312,19 +312,24 @@ def give_seat(reg: Registration, now: datetime, mail: kinds.JobKind) -> None:
 
 
 def can_cancel(reg: Registration, now: datetime | None = None) -> bool:
-    """Whether the attendee can still cancel: until the seminar starts. From then on the
-    registration is the record of who took part (attendance, certificate); an organiser can
-    still cancel it in the portal."""
+    """Whether the attendee can still cancel (see `cancel`'s `by_attendee`)."""
     return reg.is_active and not reg.seminar.has_started(now)
 
 
-def cancel(registration_id: int) -> Registration:
+def cancel(registration_id: int, *, by_attendee: bool = False) -> Registration:
     """Cancel a registration (by the attendee or an organiser on their behalf). A freed seat goes
-    to the first person on the waitlist in the same transaction."""
+    to the first person on the waitlist in the same transaction. Idempotent: a registration no
+    longer active is returned as it is.
+
+    `by_attendee`: the attendee can cancel until the seminar starts (RegistrationClosed("started")
+    after): from then on the registration is the record of who took part (attendance,
+    certificate). An organiser can still cancel it in the portal."""
     now = utcnow()
     with locked_registration(registration_id) as (reg, seminar):
         if reg.status not in ACTIVE_STATUSES:
             return reg
+        if by_attendee and seminar.has_started(now):
+            raise RegistrationClosed("started")
         had_seat = reg.status == RegistrationStatus.CONFIRMED
         was_pending = reg.status == RegistrationStatus.PENDING
         reg.status = RegistrationStatus.CANCELLED
