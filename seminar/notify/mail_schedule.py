@@ -46,7 +46,7 @@ def start_early(now: datetime | None = None) -> int:
     Each job is moved only once its own group (every bulk mail due at or before it, the backlog
     due now first) needs to start for the last of them to go by its due time (`Quota.lead`):
     never further forward than that group's fan-out takes, so mail due tomorrow stays tomorrow's
-    however much is queued today."""
+    however much is queued today. Whatever is due before a job that moves, moves with it."""
     relay = budget()
     quota = relay.quota
     if not quota.known:
@@ -63,11 +63,14 @@ def start_early(now: datetime | None = None) -> int:
         .order_by(Job.due_at, Job.id).limit(LOOK_AHEAD_ROWS)).all()
     dues = [due for _, due in upcoming]
     horizon = HORIZON.total_seconds()
-    ids = [job_id for job_id, due in upcoming
-           if now + timedelta(seconds=quota.lead(backlog, bisect_right(dues, due), horizon)) >= due]
-    if not ids:
+    must_move = [rank for rank, due in enumerate(dues)
+                 if now + timedelta(seconds=quota.lead(backlog, bisect_right(dues, due), horizon)) >= due]
+    if not must_move:
         db.session.rollback()
         return 0
+    # Mail due before a job that moves goes with it: claims go by due time, so a digest due at
+    # 08:55 left in place would wait behind 09:00's reminders moved to 08:39.
+    ids = [job_id for job_id, _ in upcoming[:must_move[-1] + 1]]
     for start in range(0, len(ids), 500):
         db.session.execute(update(Job).where(Job.id.in_(ids[start:start + 500]),
                                              Job.state == JobState.PENDING)
