@@ -90,11 +90,12 @@ class _CallMade:
         worker records one call while the platform's next slot comes: on a busy machine, a query
         per attendee made the recording outlast the slot)."""
         added = [(job, reg_id, mail) for job, reg_id, mail in self.carried if reg_id in self.links]
-        locked: dict[int, Registration] = {}
+        locked: dict[int, Registration] | None = None  # loaded by the first `store`
 
         def store(reg_id: int, mail: str) -> None:
-            if not locked:
-                locked.update(lock_registrations([r for _, r, _ in added]))
+            nonlocal locked
+            if locked is None:
+                locked = lock_registrations([r for _, r, _ in added])
                 outbox.look_up(kinds.SEAT_MAILS[m].key_for(registration_id=r) for _, r, m in added)
             store_link(locked.get(reg_id), self.links[reg_id], mail, self.meeting_id)
 
@@ -112,7 +113,8 @@ class _SeminarCalls:
         self.recorder, self.provider = recorder, provider
         self.seminar_id, self.meeting_id = seminar_id, meeting_id
         self.clock = provider.clock
-        # What is left of the whole batch's VIDEO_WAIT_BUDGET, on the provider's clock.
+        # What is left of the whole batch's VIDEO_WAIT_BUDGET, on the provider's clock. (What the
+        # batch has spent so far is real time: with a test's clock that is a moment or two more.)
         spent = time.monotonic() - recorder.batch.began
         self.deadline = self.clock.now() + current_app.config["VIDEO_WAIT_BUDGET"] - spent
         self.unrecorded: _CallMade | None = None  # the previous call, recorded once the next is made

@@ -40,11 +40,12 @@ class TidyController(Controller):
         pause = threading.Event()  # never set: a wait on an outside event, bounded by GRACE
         for _ in range(int(GRACE / 0.01)):
             if self.open_sessions() == 0:
-                break
+                return
             pause.wait(0.01)
+        raise RuntimeError(f"aiosmtpd's start-up probe was still open after {GRACE} s")
 
     def stop(self, no_assert: bool = False) -> None:
-        if self._thread is not None and self.loop.is_running():
+        if self.loop.is_running():
             def close_all() -> None:
                 for session in list(self.sessions):
                     transport = getattr(session, "transport", None)
