@@ -250,3 +250,36 @@ def test_the_batch_ends_instead_when_other_work_is_due_or_the_worker_stops(app, 
     batch.pauses.add("video.update_meeting", seminar.id, utcnow() + timedelta(minutes=1))
     claimed = batch.claim_next(mail)  # paused work is not waiting for a turn
     assert len(claimed) == 6 and claimed[0].lane == Lane.INTERACTIVE
+
+
+
+REDIS_AWAY = {"MAIL_RATE_LIMIT": "20/second", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}
+
+
+@pytest.mark.parametrize("relay_config", [REDIS_AWAY])
+def test_a_relay_pace_that_cannot_be_read_claims_bulk_mail_a_little_at_a_time(app, make_seminar, caplog):
+    """Redis (where the shared pace lives) away: the claim goes on, bulk mail a connection's worth
+    at a time, instead of every claim failing (platform calls and a person's mail would stop too)."""
+    from seminar.jobs import runner
+    from seminar.notify.delivery import bulk_mail_cap
+
+    assert bulk_mail_cap() == app.config["MAIL_MAX_CONNECTIONS"] == 3
+    assert "could not read the mail relay's pace" in caplog.text
+    seminar = make_seminar()
+    attendees(seminar, 5)
+    move(seminar)
+    claimed = Counter(job.kind for job in runner.claim("test-worker", utcnow() + timedelta(seconds=1), 50))
+    assert claimed["mail.seminar_changed"] == 3
+    assert claimed["video.add_attendee"] == 5  # the platform calls go on
+
+
+@pytest.mark.parametrize("relay_config", [REDIS_AWAY])
+def test_housekeeping_that_fails_does_not_stop_the_worker(app, make_seminar, caplog):
+    """start_early cannot read the relay's pace with Redis away: logged, and the batches still run
+    (before, every round of the worker failed in its housekeeping and no job ran at all)."""
+    seminar = make_seminar()  # no attendees: no mail (it waits for Redis too: its connection slots live there)
+    move(seminar)
+    run_due(now=utcnow())
+    assert "housekeeping start_early failed" in caplog.text
+    done = db.session.scalars(select(Job.kind).where(Job.state == "done")).all()
+    assert "video.update_meeting" in done  # the platform call went
