@@ -277,9 +277,16 @@ def test_a_relay_pace_that_cannot_be_read_claims_bulk_mail_a_little_at_a_time(ap
 def test_housekeeping_that_fails_does_not_stop_the_worker(app, make_seminar, caplog):
     """start_early cannot read the relay's pace with Redis away: logged, and the batches still run
     (before, every round of the worker failed in its housekeeping and no job ran at all)."""
-    seminar = make_seminar()  # no attendees: no mail (it waits for Redis too: its connection slots live there)
+    seminar = make_seminar()
+    attendees(seminar, 2)
     move(seminar)
     run_due(now=utcnow())
     assert "housekeeping start_early failed" in caplog.text
     done = db.session.scalars(select(Job.kind).where(Job.state == "done")).all()
     assert "video.update_meeting" in done  # the platform call went
+    # The mail waits for Redis too (its connection slots live there): handed back untried, at once,
+    # not after the sender's MAX_STAY, and not failed.
+    mail = db.session.execute(select(Job.state, Job.attempts, Job.last_error).where(
+        Job.kind.in_(["mail.seat_confirmed", "mail.seminar_changed"]))).all()
+    assert mail and all(state == "pending" and attempts == 0 for state, attempts, _ in mail), mail
+    assert any("slots cannot be read" in (error or "") for _, _, error in mail), mail

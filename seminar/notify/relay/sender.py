@@ -185,12 +185,26 @@ class RelaySender:
     def _take_slot(self, name: str) -> int | None:
         try:
             slot = self.budget.take_connection(name)
-        except Exception:  # noqa: BLE001 - e.g. the database is briefly away
+        except Exception:  # noqa: BLE001 - e.g. the database or Redis briefly away
             log.warning("could not take a relay connection slot", exc_info=True)
+            self._hand_back_untried("the relay's shared connection slots cannot be read")
             slot = None
         if slot is None:
             self._wait(SLOT_WAIT * random.uniform(0.5, 1.5))
         return slot
+
+    def _hand_back_untried(self, reason: str) -> None:
+        """No slot can be taken (the shared state is away): unless a connection of ours still
+        works, what waits here goes back to the job queue untried (no attempt counted) instead of
+        sitting out MAX_STAY while the worker's batch waits for it."""
+        with self._cond:
+            if self.connected:
+                return
+            items = list(self._lanes.interactive) + list(self._lanes.bulk)
+            self._lanes.interactive.clear()
+            self._lanes.bulk.clear()
+        for item in items:
+            self._put(Result(item, Kind.UNTRIED, reason=reason))
 
     def _serve(self, slot: int, name: str) -> None:
         """Hold one connection as long as there is work and the lease holds."""
