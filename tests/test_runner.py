@@ -122,6 +122,17 @@ def test_people_still_confirming_go_out_in_a_full_call(app, zoom, clock, make_se
     assert set(added_addresses(zoom).values()) == {1}
 
 
+def database_takes(seconds: float, clock, monkeypatch) -> None:
+    """Each claim of more work into a batch takes `seconds` on the test's clock (a busy database)."""
+    claim_more = Batch.claim_more
+
+    def busy_database(batch, *args, **kwargs):
+        clock.move(seconds)
+        return claim_more(batch, *args, **kwargs)
+
+    monkeypatch.setattr(Batch, "claim_more", busy_database)
+
+
 def test_a_call_made_too_soon_waits_from_the_call_the_platform_took(app, zoom, clock, make_seminar,
                                                                     monkeypatch):
     """Zoom takes one registrant call a second. The worker records a call and claims more work
@@ -132,13 +143,7 @@ def test_a_call_made_too_soon_waits_from_the_call_the_platform_took(app, zoom, c
     work()
     only_adds_queued(seminar, 40)
     zoom.registrant_rate_per_second = 1
-    claim_more = Batch.claim_more
-
-    def busy_database(batch, *args, **kwargs):
-        clock.move(0.4)
-        return claim_more(batch, *args, **kwargs)
-
-    monkeypatch.setattr(Batch, "claim_more", busy_database)
+    database_takes(0.4, clock, monkeypatch)
     run_batch()
 
     assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [200, 429, 200]
@@ -157,13 +162,7 @@ def test_a_hiccup_to_a_call_made_too_soon_goes_again_a_second_after_the_call_tak
     only_adds_queued(seminar, 40)
     zoom.registrant_rate_per_second = 1
     zoom.fail_next(1, status=502, path_contains="/batch_registrants", skip=1)
-    claim_more = Batch.claim_more
-
-    def busy_database(batch, *args, **kwargs):
-        clock.move(0.4)
-        return claim_more(batch, *args, **kwargs)
-
-    monkeypatch.setattr(Batch, "claim_more", busy_database)
+    database_takes(0.4, clock, monkeypatch)
     run_batch()
 
     assert [c.status for c in calls(zoom, "POST", "/batch_registrants")] == [200, 502, 200]

@@ -104,11 +104,7 @@ def test_once_the_seminar_has_started_the_manage_page_no_longer_cancels(app, cli
     from seminar.timeutil import utcnow
 
     seminar = make_seminar()
-    person.sign_up(seminar)
-    work()
-    person.press_button(links_in(read_eml(app)[-1])["confirm"])
-    work()
-    manage = links_in(read_eml(app)[-1])["manage"]
+    manage = seated_with_manage_link(app, seminar, person)
     before = person.follow(manage)
     assert "Annuleer mijn aanmelding" in before.get_data(as_text=True)
 
@@ -130,12 +126,7 @@ def test_once_the_seminar_has_started_the_manage_page_no_longer_cancels(app, cli
 
 def test_cancelling_twice_before_the_start_is_cancelled_twice(app, client, make_seminar, person):
     """A double click, or the form sent again from the back button: the same answer, no error."""
-    seminar = make_seminar()
-    person.sign_up(seminar)
-    work()
-    person.press_button(links_in(read_eml(app)[-1])["confirm"])
-    work()
-    manage = links_in(read_eml(app)[-1])["manage"]
+    manage = seated_with_manage_link(app, make_seminar(), person)
     page = person.follow(manage).get_data(as_text=True)
     path = manage.replace("http://seminar.test", "")
     for _ in range(2):
@@ -143,3 +134,12 @@ def test_cancelling_twice_before_the_start_is_cancelled_twice(app, client, make_
         assert response.status_code == 200
         assert "geannuleerd" in response.get_data(as_text=True)
     assert registrations()[0].status == "cancelled"
+
+
+def seated_with_manage_link(app, seminar, person) -> str:
+    """Signed up, confirmed, seated: the manage link from the seat mail."""
+    person.sign_up(seminar)
+    work()
+    person.press_button(links_in(read_eml(app)[-1])["confirm"])
+    work()
+    return links_in(read_eml(app)[-1])["manage"]
