@@ -8,7 +8,6 @@ only the record is kept.
 """
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -20,8 +19,6 @@ from ..models import Registration, Seminar
 from ..timeutil import to_local, utcnow
 from ..tokens import external_url
 from .models import Certificate
-
-log = logging.getLogger("seminar.attendance")
 
 
 def verification_url(certificate: Certificate) -> str:

@@ -23,7 +23,7 @@ from ..database import write_transaction
 from ..extensions import db
 from ..jobs import kinds
 from ..jobs.outcome import Defer, Done, Fail
-from ..models import LIVE_STATES, Job, JobState, Registration, RegistrationStatus, Seminar, SeminarState, User
+from ..models import LIVE_STATES, Job, Registration, RegistrationStatus, Seminar, SeminarState, User
 from ..timeutil import utcnow
 from . import certificates
 from .models import Certificate

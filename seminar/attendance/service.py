@@ -127,18 +127,22 @@ def latest_corrections(seminar_id: int) -> dict[int, AttendanceCorrection]:
     return latest
 
 
-def summary(seminar: Seminar) -> Summary:
-    """Everyone confirmed for the seminar, with minutes, sources and attended/absent."""
-    events = db.session.scalars(select(AttendanceEvent).where(
-        AttendanceEvent.seminar_id == seminar.id).order_by(AttendanceEvent.at, AttendanceEvent.id)).all()
+def summary(seminar: Seminar, only: int | None = None) -> Summary:
+    """Everyone confirmed for the seminar, with minutes, sources and attended/absent; `only`: just
+    that registration's row (a row depends on its own events and correction alone), no guests."""
+    events = select(AttendanceEvent).where(AttendanceEvent.seminar_id == seminar.id)
+    registrations = select(Registration).where(
+        Registration.seminar_id == seminar.id, Registration.status == RegistrationStatus.CONFIRMED)
+    if only is not None:
+        events = events.where(AttendanceEvent.registration_id == only)
+        registrations = registrations.where(Registration.id == only)
+    events = db.session.scalars(events.order_by(AttendanceEvent.at, AttendanceEvent.id)).all()
     by_reg: dict[int | None, list[AttendanceEvent]] = defaultdict(list)
     for ev in events:
         by_reg[ev.registration_id].append(ev)
     corrections = latest_corrections(seminar.id)
     result = Summary(seminar)
-    registrations = db.session.scalars(select(Registration).where(
-        Registration.seminar_id == seminar.id, Registration.status == RegistrationStatus.CONFIRMED).order_by(Registration.id))
-    for reg in registrations:
+    for reg in db.session.scalars(registrations.order_by(Registration.id)):
         own = by_reg.get(reg.id, [])
         timed = [ev for ev in own if ev.source != "jitsi"]
         minutes = minutes_from(timed, seminar)
@@ -203,4 +207,4 @@ def record_correction(registration_id: int, *, attended: bool, reason: str, user
 
 
 def summary_row(seminar: Seminar, registration_id: int) -> Row | None:
-    return next((row for row in summary(seminar).rows if row.registration.id == registration_id), None)
+    return next(iter(summary(seminar, only=registration_id).rows), None)

@@ -88,7 +88,7 @@ def bulk_mail_cap() -> int | None:
     except Exception:  # noqa: BLE001 - e.g. Redis away: the claim (platform calls, a person's mail) goes on
         log.exception("could not read the mail relay's pace; bulk mail claimed a little at a time")
         return max(1, current_app.config["MAIL_MAX_CONNECTIONS"])
-    if status.held_until is not None and status.held_until > relay.clock():
+    if status.held:
         return 0
     rate = status.rate or status.quota_rate
     if not rate:

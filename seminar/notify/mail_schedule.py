@@ -16,14 +16,13 @@ from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..jobs import kinds
-from ..models import Job, JobState, Lane, Seminar
+from ..models import LIVE_STATES, Job, JobState, Lane, Seminar
 from ..timeutil import utcnow
 from .relay.budget import BULK, Budget
 
 HORIZON = timedelta(days=1)  # looked this far ahead (a day's quota is the longest that matters)
 LOOK_AHEAD_ROWS = 20_000
 BUDGET_KEY = "seminar.relay_budget"
-OPEN = (JobState.PENDING, JobState.CLAIMED)
 
 
 def budget(app: Flask | None = None) -> Budget:
@@ -51,12 +50,11 @@ def start_early(now: datetime | None = None) -> int:
     quota = relay.quota
     if not quota.known:
         return 0
-    status = relay.status()
-    if status.held_until is not None and status.held_until > relay.clock():
+    if relay.status().held:
         return 0  # the quota is used up: nothing goes sooner by moving it (and held mail is not due)
     now = now or utcnow()
     backlog = db.session.scalar(select(func.count()).select_from(Job).where(
-        _bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now)) or 0
+        _bulk_mail(), Job.state.in_(LIVE_STATES), Job.due_at <= now)) or 0
     upcoming = db.session.execute(
         select(Job.id, Job.due_at).where(_bulk_mail(), Job.state == JobState.PENDING,
                                          Job.due_at > now, Job.due_at <= now + HORIZON)
@@ -91,16 +89,15 @@ def progress(seminar: Seminar, now: datetime | None = None) -> Progress | None:
     now = now or utcnow()
     mine = db.session.execute(
         select(func.count(), func.max(Job.due_at), func.max(Job.id))
-        .where(_bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now, Job.seminar_id == seminar.id)).one()
+        .where(_bulk_mail(), Job.state.in_(LIVE_STATES), Job.due_at <= now, Job.seminar_id == seminar.id)).one()
     left, last_due, last_id = mine
     if not left:
         return None
     # Everything due before its last mail goes first (the worker claims in due order).
     ahead = db.session.scalar(select(func.count()).select_from(Job).where(
-        _bulk_mail(), Job.state.in_(OPEN), Job.due_at <= now,
+        _bulk_mail(), Job.state.in_(LIVE_STATES), Job.due_at <= now,
         (Job.due_at < last_due) | ((Job.due_at == last_due) & (Job.id <= last_id)))) or left
     relay = budget()
-    seconds = relay.seconds_for(ahead, BULK)
-    status = relay.status()
-    held = status.held_until is not None and status.held_until > relay.clock()
-    return Progress(left, None if seconds is None else now + timedelta(seconds=seconds), held)
+    state = relay.read()  # once: the page asks for both
+    seconds = relay.seconds_for(ahead, BULK, state)
+    return Progress(left, None if seconds is None else now + timedelta(seconds=seconds), relay.status(state).held)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..jobs import kinds
-from ..models import Job, JobState, User
+from ..models import LIVE_STATES, Job, User
 from .mail_schedule import budget
 
 ALERT_AFTER = timedelta(hours=1)
@@ -40,7 +40,7 @@ def notice() -> Notice | None:
     if not status.throttled and status.held_since is None:
         return None
     waiting = db.session.scalar(select(func.count()).select_from(Job).where(
-        Job.kind.in_([kind.name for kind in kinds.mails()]), Job.state.in_((JobState.PENDING, JobState.CLAIMED)),
+        Job.kind.in_([kind.name for kind in kinds.mails()]), Job.state.in_(LIVE_STATES),
         Job.last_error.like("%relay%"))) or 0
     return Notice(status.throttled, status.throttled_code, moment(status.held_since),
                   moment(status.held_until), status.held_reason, waiting)

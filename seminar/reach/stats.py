@@ -68,7 +68,7 @@ def announcements() -> list[AnnouncementFigures]:
         queued, unsubscribed, signed_up = db.session.execute(select(
             func.count(), func.count(deliveries.c.unsubscribed_at), func.count(deliveries.c.signed_up_at))
             .select_from(deliveries)).one()
-        keys = [f"announce:{record.seminar_id}:{sub_id}" for sub_id in db.session.scalars(
+        keys = [kinds.ANNOUNCEMENT.key_for(seminar_id=record.seminar_id, subscriber_id=sub_id) for sub_id in db.session.scalars(
             select(AnnouncementDelivery.subscriber_id).where(
                 AnnouncementDelivery.announcement_id == record.id,
                 AnnouncementDelivery.subscriber_id.is_not(None)))]

@@ -51,6 +51,7 @@ class Status:
     quota_rate: float | None     # what MAIL_RATE_LIMIT allows
     connections: int
     max_connections: int
+    held: bool                   # bulk mail held now (the quota is used up)
     held_since: float | None
     held_until: float | None
     held_reason: str | None
@@ -126,7 +127,7 @@ class Budget:
             control.climb(state, now, self.quota, self.max_connections)
             control.count(state, now, uncounted)
             holding = state.held_since is not None
-            if lane == BULK and state.held_until is not None and now < state.held_until:
+            if lane == BULK and state.held(now):
                 return Plan(until=state.held_until, held=True, reason=state.held_reason or "", holding=True)
             # Windows shorter than an hour are kept by the pace itself (never faster than the
             # slowest of them); the longer ones (a day's quota) are counted.
@@ -214,24 +215,28 @@ class Budget:
             return True
         return self.store.update(mark)
 
-    def seconds_for(self, count: int, lane: str = BULK) -> float | None:
+    def read(self) -> RelayState:
+        """The shared state as it is now (for `seconds_for` and `status` from one read)."""
+        return self.store.read()
+
+    def seconds_for(self, count: int, lane: str = BULK, state: RelayState | None = None) -> float | None:
         """About how long `count` messages take from now at the pace we know (the quota, slower
         while throttled, and a hold on bulk mail first); None: no pace known yet."""
         if count <= 0:
             return 0.0
-        state, now = self.store.read(), self.clock()
+        state, now = state or self.read(), self.clock()
         rate = state.rate if state.rate is not None else (state.measured or None)
         seconds = self.quota.seconds_for(count) if self.quota.known else None
         if rate:
             seconds = max(seconds or 0.0, (count - 1) / rate)
         if seconds is None:
             return None
-        if lane == BULK and state.held_until is not None and state.held_until > now:
+        if lane == BULK and state.held(now):
             seconds += state.held_until - now
         return seconds
 
-    def status(self) -> Status:
-        state = self.store.read()
+    def status(self, state: RelayState | None = None) -> Status:
+        state = state or self.read()
         now = self.clock()
         return Status(
             throttled=now - state.throttled_at < control.THROTTLED_SHOWN,
@@ -240,6 +245,7 @@ class Budget:
             quota_rate=self.quota.rate,
             connections=control.connections_allowed(state, self.max_connections),
             max_connections=self.max_connections,
+            held=state.held(now),
             held_since=state.held_since,
             held_until=state.held_until,
             held_reason=state.held_reason,

@@ -50,6 +50,10 @@ class RelayState:
     held_reason: str | None = None
     alerted_at: float | None = None   # the organisers were mailed about this hold
 
+    def held(self, now: float) -> bool:
+        """Bulk mail is held now: the relay's quota is used up until `held_until`."""
+        return self.held_until is not None and now < self.held_until
+
     def to_dict(self) -> dict:
         return asdict(self)
 
