@@ -58,7 +58,6 @@ def load_config(instance: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": env("DATABASE_URL") or f"sqlite:///{instance / 'seminar.db'}",
         "BASE_URL": base_url,
         # Flask refuses any other Host header (400): links are never built from a forged one.
-        "TRUSTED_HOSTS": trusted_hosts(base_url, env("TRUSTED_HOSTS")),
         "PORT": port,
         "TIMEZONE": env("TIMEZONE") or "Europe/Amsterdam",
         "ORGANISATION_NAME": env("ORGANISATION_NAME") or "Brancheorganisatie Maatschappelijke Kinderopvang",

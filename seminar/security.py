@@ -58,7 +58,7 @@ def init_app(app: Flask) -> None:
     install_log_redaction()
     for handler in app.logger.handlers:
         handler.addFilter(RedactingFilter())
-    frame_ancestors(app.config.get("EMBED_ORIGINS"))  # a wrong entry stops the start, with its name
+    embed_ancestors = frame_ancestors(app.config.get("EMBED_ORIGINS"))  # a wrong entry stops the start
     # On the app's logger itself too: its records are cleaned before any handler sees them, also
     # one added later.
     if not any(isinstance(f, RedactingFilter) for f in app.logger.filters):
@@ -81,8 +81,7 @@ def init_app(app: Flask) -> None:
             "script-src 'self'", f"script-src 'self' {extra}").replace(
             "connect-src 'self'", f"connect-src 'self' {extra}") + f"; frame-src {extra}; worker-src 'self' blob: {extra}"
         # Only the embed page may be framed, and only by EMBED_ORIGINS; every other page by nobody.
-        ancestors = (frame_ancestors(app.config.get("EMBED_ORIGINS"))
-                     if request.endpoint == EMBED_ENDPOINT else "'none'")
+        ancestors = embed_ancestors if request.endpoint == EMBED_ENDPOINT else "'none'"
         if ancestors != "'none'":
             csp = csp.replace("frame-ancestors 'none'", f"frame-ancestors {ancestors}")
         h.setdefault("Content-Security-Policy", csp)

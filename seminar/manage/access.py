@@ -47,6 +47,12 @@ def start_session(user: User) -> None:
     session["sv"] = user.session_version
 
 
+def forget_login() -> None:
+    """What `start_session` remembered, gone (after logout_user)."""
+    for key in ("login_at", "pw", "sv"):
+        session.pop(key, None)
+
+
 def end_sessions(user_id: int) -> None:
     """Every session of this account ends, also a copy of its cookie kept elsewhere: the cookie
     is signed, not stored, so the server side is the account's session version."""
@@ -68,8 +74,7 @@ def require_login():
     if (expired or session.get("pw") != fingerprint(current_user)
             or session.get("sv") != current_user.session_version):
         logout_user()
-        for key in ("login_at", "pw", "sv"):
-            session.pop(key, None)
+        forget_login()
         flash(_l("Your session has expired. Please log in again."), "notice")
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("manage.login", next=target))

@@ -10,7 +10,7 @@ from werkzeug.security import check_password_hash
 from ..accounts import check_password
 from ..extensions import db, limiter
 from ..models import User
-from .access import bp, end_sessions, refuse_controls, safe_next, start_session
+from .access import bp, end_sessions, forget_login, refuse_controls, safe_next, start_session
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, NewPasswordForm
 from .passwords import InvalidResetLink, change_password, load_reset_token, request_reset
 
@@ -62,8 +62,7 @@ def logout():
     if current_user.is_authenticated:
         end_sessions(current_user.id)  # a copy of this session's cookie opens nothing any more
     logout_user()
-    for key in ("login_at", "pw", "sv"):
-        session.pop(key, None)
+    forget_login()
     flash(_("You are logged out."), "success")
     return redirect(url_for("manage.login"), code=303)
 

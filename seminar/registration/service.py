@@ -44,6 +44,14 @@ class SignUpData:
     function: str = ""
     register_number: str = ""
 
+    def columns(self, normalized: str, now: datetime) -> dict:
+        """A new registration's columns: what was typed (trimmed), signed up and consented now."""
+        return dict(name=self.name.strip(), email=self.email.strip(), email_normalized=normalized,
+                    organisation=self.organisation.strip(), location_type=self.location_type,
+                    question=self.question.strip(), function=self.function.strip(),
+                    register_number=self.register_number.strip(), language=self.language,
+                    consent_at=now, signed_up_at=now)
+
 
 def normalize_email(address: str) -> str:
     return address.strip().lower()
@@ -134,12 +142,7 @@ def _insert_new(connection, seminar_id: int, data: SignUpData, normalized: str, 
     work. The unique index on active registrations still decides between two sign-ups of one
     address at once. (The columns' defaults, e.g. the calendar UID, apply as they do for the ORM.)"""
     reg_id = connection.execute(_INSERT_REGISTRATION, dict(
-        seminar_id=seminar_id, name=data.name.strip(), email=data.email.strip(),
-        email_normalized=normalized, organisation=data.organisation.strip(),
-        location_type=data.location_type, question=data.question.strip(),
-        language=data.language, consent_at=now, signed_up_at=now,
-        function=data.function.strip(), register_number=data.register_number.strip(),
-        status=RegistrationStatus.PENDING, confirm_mails=1,
+        data.columns(normalized, now), seminar_id=seminar_id, status=RegistrationStatus.PENDING, confirm_mails=1,
     )).inserted_primary_key[0]
     # A registration made just now has no work queued yet: no need to look for the key.
     kinds.CONFIRM_ADDRESS.enqueue_new(seminar_id=seminar_id, registration_id=reg_id, connection=connection)
@@ -288,13 +291,8 @@ def register_proven(seminar_id: int, data: SignUpData) -> Registration:
             existing.function, existing.register_number = data.function.strip(), data.register_number.strip()
             _seat_or_waitlist(existing, seminar, now)
             return existing
-        reg = Registration(
-            seminar=seminar, name=data.name.strip(), email=data.email.strip(),
-            email_normalized=normalized, organisation=data.organisation.strip(),
-            location_type=data.location_type, question=data.question.strip(),
-            function=data.function.strip(), register_number=data.register_number.strip(),
-            language=data.language, consent_at=now, signed_up_at=now, confirm_mails=0,
-            status=RegistrationStatus.PENDING)
+        reg = Registration(seminar=seminar, **data.columns(normalized, now), confirm_mails=0,
+                           status=RegistrationStatus.PENDING)
         db.session.add(reg)
         db.session.flush()
         _seat_or_waitlist(reg, seminar, now)
