@@ -39,6 +39,7 @@ log = logging.getLogger("seminar.worker")
 IDLE_CLOSE = 1.0      # seconds a connection waits for work before its slot is given back
 IDLE_EXIT = 10.0      # seconds a thread without a connection waits for work before it ends
 SLOT_WAIT = 0.25      # seconds between tries for a connection slot while all are taken
+SLOT_TROUBLE = 5.0    # seconds no slot could be read before what waits is handed back untried
 MAX_REQUEUES = 20     # throttled/disconnected this often: hand back to the job queue
 MAX_STAY = 120.0      # seconds a message may stay here (well inside the job's claim lease)
 SHORT_WAIT = 5.0      # a pace wait up to this long is waited out; longer ones go back as WAIT
@@ -79,6 +80,7 @@ class RelaySender:
         self.connected = 0   # connections open now (this process)
         self._holding = 0    # threads holding (or taking) a connection slot
         self.peak = 0
+        self._slot_trouble_since: float | None = None  # slots unreadable since (monotonic)
         # Batches (by their reply queue) that found the relay unreachable: the rest of their
         # messages go back untried, not one connection attempt each. A new batch tries again.
         self._down: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -185,16 +187,21 @@ class RelaySender:
     def _take_slot(self, name: str) -> int | None:
         try:
             slot = self.budget.take_connection(name)
+            self._slot_trouble_since = None
         except Exception:  # noqa: BLE001 - e.g. the database or Redis briefly away
             log.warning("could not take a relay connection slot", exc_info=True)
-            self._hand_back_untried("the relay's shared connection slots cannot be read")
+            now = time.monotonic()
+            self._slot_trouble_since = self._slot_trouble_since or now
+            if now - self._slot_trouble_since >= SLOT_TROUBLE:
+                self._hand_back_untried("the relay's shared connection slots cannot be read")
             slot = None
         if slot is None:
             self._wait(SLOT_WAIT * random.uniform(0.5, 1.5))
         return slot
 
     def _hand_back_untried(self, reason: str) -> None:
-        """No slot can be taken (the shared state is away): unless a connection of ours still
+        """No slot could be taken for SLOT_TROUBLE (the shared state is away; a moment's trouble,
+        e.g. a database connection refused once, is tried again): unless a connection of ours still
         works, what waits here goes back to the job queue untried (no attempt counted) instead of
         sitting out MAX_STAY while the worker's batch waits for it."""
         with self._cond:
